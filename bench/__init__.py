@@ -1,0 +1,1 @@
+"""Benchmark harness and the fake OpenAI-compatible upstream it drives."""

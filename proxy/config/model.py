@@ -1,0 +1,89 @@
+"""The validated, immutable config: what every other layer reads. Pure data, stdlib only.
+
+Durations are float seconds (`*_s`); YAML keys keep llama-swap's names (see validate.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+DEFAULT_START_PORT = 5800
+DEFAULT_HEALTH_CHECK_TIMEOUT_S = 120.0
+DEFAULT_UNLOAD_TIMEOUT_S = 10.0
+DEFAULT_MAX_REQUEST_BYTES = 100 * 1024 * 1024
+DEFAULT_MAX_CONNECTIONS = 4
+DEFAULT_SHUTDOWN_TIMEOUT_S = 10.0
+PORT_MACRO = "${PORT}"
+
+# JSON-like values kept as written in YAML (metadata, raw sections reported by --print-config).
+JSONValue = str | int | float | bool | None | list["JSONValue"] | dict[str, "JSONValue"]
+
+
+def _empty_mapping() -> Mapping[str, JSONValue]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelSpec:
+    """One configured model: how to start its server and how to reach it.
+
+    `cmd` and `proxy` have every macro expanded except `${PORT}`, which stays a placeholder so
+    the lifecycle can move the server to a free port at spawn time. `port` is the port assigned
+    at load (sorted model-id order from `startPort`, only where `cmd` uses `${PORT}`), else None.
+    """
+
+    id: str
+    cmd: str  # as written (comment lines removed), macros expanded but ${PORT}
+    cmd_stop: str = ""  # "" = SIGTERM the process group; ${PID} is substituted at stop time
+    proxy: str  # upstream base URL, ${PORT} still a placeholder where cmd uses it
+    port: int | None = None
+    aliases: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    check_endpoint: str | None = "/health"  # None: the YAML said `none`, no health check
+    ttl_s: float = 0.0  # 0 = never unload for idleness
+    unload_timeout_s: float = DEFAULT_UNLOAD_TIMEOUT_S  # SIGTERM -> SIGKILL grace
+    unlisted: bool = False
+    use_model_name: str = ""
+    name: str = ""
+    description: str = ""
+    metadata: Mapping[str, JSONValue] = field(default_factory=_empty_mapping)
+    concurrency_limit: int = 0  # 0 = unlimited
+    max_connections: int = DEFAULT_MAX_CONNECTIONS  # pooled upstream connections (swapgate)
+
+    def with_port(self, port: int | None) -> tuple[str, str]:
+        """(cmd, proxy) with `${PORT}` replaced by `port` (unchanged when port is None)."""
+        if port is None:
+            return self.cmd, self.proxy
+        text = str(port)
+        return self.cmd.replace(PORT_MACRO, text), self.proxy.replace(PORT_MACRO, text)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    """The whole effective config. `raw_sections` keeps sections handled elsewhere (groups,
+    hooks, routes, ...) as plain data so --print-config can show them."""
+
+    source: str = "config"
+    health_check_timeout_s: float = DEFAULT_HEALTH_CHECK_TIMEOUT_S
+    log_level: str = "info"
+    start_port: int = DEFAULT_START_PORT
+    global_ttl_s: float = 0.0
+    unload_timeout_s: float = DEFAULT_UNLOAD_TIMEOUT_S
+    include_aliases_in_list: bool = False
+    send_loading_state: bool = False
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    shutdown_timeout_s: float = DEFAULT_SHUTDOWN_TIMEOUT_S
+    macros: tuple[tuple[str, str], ...] = ()
+    models: Mapping[str, ModelSpec] = field(default_factory=dict)
+    alias_index: Mapping[str, str] = field(default_factory=dict)  # alias -> model id
+    raw_sections: Mapping[str, JSONValue] = field(default_factory=_empty_mapping)
+
+    def resolve(self, name: str) -> ModelSpec | None:
+        """The model a client name refers to: a model id first, then an alias."""
+        spec = self.models.get(name)
+        if spec is not None:
+            return spec
+        model_id = self.alias_index.get(name)
+        return None if model_id is None else self.models[model_id]

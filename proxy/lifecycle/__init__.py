@@ -1,0 +1,1 @@
+"""Upstream server processes: one owner (BackendPool) starts, stops and health-checks them."""

@@ -1,0 +1,1 @@
+"""HTTP layer: the only BlackSheep code."""

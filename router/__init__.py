@@ -1,0 +1,1 @@
+"""Request routing: pure rule compilation and matching. Stdlib only, no I/O."""
