@@ -1,0 +1,137 @@
+"""Management endpoints: model list, running backends, unload, health and logs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from http import HTTPStatus
+
+from blacksheep import Request, Response, StreamedContent
+
+from proxy.config.model import ModelSpec
+from proxy.lifecycle.backend import Backend
+from proxy.loghub import PROXY_SOURCE
+from proxy.web.envelope import json_response, text_response
+from proxy.web.gateway import Gateway
+from proxy.web.inference import resolve, unknown_model
+
+UPSTREAM_SOURCE = "upstream"  # llama-swap's name for "every model's output"
+
+
+def _model_record(spec: ModelSpec, model_id: str, created: int) -> dict[str, object]:
+    record: dict[str, object] = {
+        "id": model_id,
+        "object": "model",
+        "created": created,
+        "owned_by": "swapgate",
+    }
+    if spec.name.strip():
+        record["name"] = spec.name.strip()
+    if spec.description.strip():
+        record["description"] = spec.description.strip()
+    if spec.metadata:
+        record["meta"] = {"llamaswap": dict(spec.metadata)}
+    return record
+
+
+async def list_models(gateway: Gateway, _request: Request) -> Response:
+    """GET /v1/models: OpenAI's list; unlisted models hidden, aliases on request."""
+    created = int(time.time())
+    data: list[dict[str, object]] = []
+    for model_id, spec in gateway.config.models.items():
+        if spec.unlisted:
+            continue
+        data.append(_model_record(spec, model_id, created))
+        if gateway.config.include_aliases_in_list:
+            data.extend(_model_record(spec, alias, created) for alias in spec.aliases)
+    data.sort(key=lambda record: str(record["id"]))
+    return json_response({"object": "list", "data": data})
+
+
+def _running_record(backend: Backend, now_mono: float, now_wall: float) -> dict[str, object]:
+    spec = backend.spec
+    return {
+        "model": spec.id,
+        "state": str(backend.state),
+        "cmd": backend.cmd,
+        "proxy": backend.url,
+        "ttl": spec.ttl_s,
+        "name": spec.name,
+        "description": spec.description,
+        "pid": backend.pid,
+        "port": backend.port,
+        "since": round(now_wall - (now_mono - backend.since), 3),
+        "inFlight": backend.in_flight,
+    }
+
+
+async def running(gateway: Gateway, _request: Request) -> Response:
+    """GET /running: llama-swap's shape plus pid, port, since (unix time) and inFlight."""
+    now_mono, now_wall = time.monotonic(), time.time()
+    records = [_running_record(b, now_mono, now_wall) for b in gateway.pool.running().values()]
+    return json_response({"running": records})
+
+
+async def unload_all(gateway: Gateway, _request: Request) -> Response:
+    """POST /api/models/unload: stop every model (in-flight requests finish first)."""
+    await gateway.pool.unload(None)
+    return json_response({"msg": "ok"})
+
+
+async def unload_all_legacy(gateway: Gateway, _request: Request) -> Response:
+    """GET /unload (llama-swap's older endpoint): same as POST /api/models/unload."""
+    await gateway.pool.unload(None)
+    return text_response("OK")
+
+
+async def unload_one(gateway: Gateway, request: Request) -> Response:
+    """POST /api/models/unload/{model}: stop one model (id or alias)."""
+    name = request.scope["path"].removeprefix("/api/models/unload/")
+    spec = resolve(gateway, name)
+    await gateway.pool.unload(spec.id)
+    return text_response("OK")
+
+
+async def health(_gateway: Gateway, _request: Request) -> Response:
+    return text_response("OK")
+
+
+async def logs(gateway: Gateway, _request: Request) -> Response:
+    """GET /logs: recent lines from swapgate and every model, oldest first."""
+    lines = gateway.hub.tail()
+    return text_response("".join(line + "\n" for line in lines))
+
+
+async def logs_stream(gateway: Gateway, request: Request) -> Response:
+    """GET /logs/stream[/{source}]: history, then live lines until the client leaves.
+
+    `source` is `proxy`, `upstream` (every model) or a model id; `?no-history` skips history.
+    """
+    name = request.scope["path"].removeprefix("/logs/stream").strip("/")
+    source: str | None = None
+    if name == UPSTREAM_SOURCE:
+        source = None
+    elif name:
+        source = name if name == PROXY_SOURCE else resolve_source(gateway, name)
+    with_history = b"no-history" not in request.scope.get("query_string", b"")
+
+    async def provide() -> AsyncIterator[bytes]:
+        async with gateway.hub.subscribe(source) as queue:
+            if with_history:
+                history = gateway.hub.tail(source)
+                if history:
+                    yield "".join(line + "\n" for line in history).encode()
+            while True:
+                yield (await queue.get()).encode()
+
+    headers = [(b"x-accel-buffering", b"no"), (b"cache-control", b"no-cache")]
+    return Response(
+        int(HTTPStatus.OK), headers, StreamedContent(b"text/plain; charset=utf-8", provide)
+    )
+
+
+def resolve_source(gateway: Gateway, name: str) -> str:
+    spec = gateway.config.resolve(name)
+    if spec is None:
+        raise unknown_model(gateway, name)
+    return spec.id

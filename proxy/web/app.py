@@ -1,0 +1,65 @@
+"""Build the BlackSheep application: routes, error envelopes and the gateway's lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import partial
+
+from blacksheep import Application, Request, Response
+
+from proxy.config.model import Config
+from proxy.errors import SwapgateError
+from proxy.loghub import LogHub
+from proxy.web import admin
+from proxy.web.envelope import error_response
+from proxy.web.gateway import Gateway
+from proxy.web.inference import INFERENCE_PATHS, handle_inference, handle_upstream
+
+GatewayHandler = Callable[[Gateway, Request], Awaitable[Response]]
+_ANY_METHOD = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+
+
+class _NotFound(SwapgateError):
+    status = SwapgateError.status.NOT_FOUND
+    error_type = "invalid_request_error"
+    code = "not_found"
+
+
+def build_app(config: Config, hub: LogHub) -> tuple[Application, Gateway]:
+    """The app and its gateway; the gateway starts and stops with the app's lifespan."""
+    app = Application(show_error_details=False)
+    gateway = Gateway(config, hub)
+
+    async def on_start(_app: Application) -> None:
+        await gateway.start()
+
+    async def on_stop(_app: Application) -> None:
+        await gateway.stop()
+
+    app.on_start += on_start
+    app.on_stop += on_stop
+
+    def add(methods: tuple[str, ...], path: str, handler: GatewayHandler) -> None:
+        bound = gateway.guarded(partial(handler, gateway))
+        for method in methods:
+            app.router.add(method, path, bound)
+
+    for path in INFERENCE_PATHS:
+        add(("POST",), path, handle_inference)
+    add(_ANY_METHOD, "/upstream/*", handle_upstream)
+    add(("GET",), "/v1/models", admin.list_models)
+    add(("GET",), "/running", admin.running)
+    add(("POST",), "/api/models/unload", admin.unload_all)
+    add(("POST",), "/api/models/unload/*", admin.unload_one)
+    add(("GET",), "/unload", admin.unload_all_legacy)
+    add(("GET",), "/health", admin.health)
+    add(("GET",), "/logs", admin.logs)
+    add(("GET",), "/logs/stream", admin.logs_stream)
+    add(("GET",), "/logs/stream/*", admin.logs_stream)
+
+    async def not_found(request: Request) -> Response:
+        msg = f"no endpoint {request.method} {request.scope['path']}; see README for the API"
+        return error_response(_NotFound(msg))
+
+    app.router.fallback = not_found
+    return app, gateway

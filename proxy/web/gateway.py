@@ -1,0 +1,57 @@
+"""Gateway: what every handler shares (config, the backend pool, upstream clients, logs)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from blacksheep import Request, Response
+
+from proxy.config.model import Config
+from proxy.errors import SwapgateError
+from proxy.lifecycle.pool import BackendPool
+from proxy.loghub import LogHub
+from proxy.web.envelope import error_response
+from proxy.web.upstream import UpstreamClients
+
+log = logging.getLogger("swapgate.web")
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class Gateway:
+    """The running gateway's shared parts; created at app start, closed at app stop."""
+
+    def __init__(self, config: Config, hub: LogHub) -> None:
+        self.config = config
+        self.hub = hub
+        self.pool = BackendPool(config, on_output=hub.write)
+        self.clients = UpstreamClients()
+
+    async def start(self) -> None:
+        await self.pool.start()
+
+    async def drain(self, timeout_s: float) -> None:
+        """Refuse new work and give in-flight requests up to `timeout_s` to finish."""
+        self.pool.begin_shutdown()
+        if not await self.pool.wait_for_no_leases(timeout_s):
+            log.warning(
+                "%d requests still running after %.0fs; stopping anyway",
+                self.pool.in_flight(),
+                timeout_s,
+            )
+
+    async def stop(self) -> None:
+        await self.pool.shutdown(0.0)
+        await self.clients.close()
+
+    def guarded(self, handler: Handler) -> Handler:
+        """Wrap a handler so a SwapgateError becomes its OpenAI-shaped error response."""
+
+        async def run(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except SwapgateError as exc:
+                return error_response(exc)
+
+        return run
