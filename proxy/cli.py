@@ -15,11 +15,11 @@ import signal
 import sys
 from collections.abc import Sequence
 
-import orjson
 import uvloop
 
 from proxy import __version__
-from proxy.config import effective_json, load_config
+from proxy.config import load_config
+from proxy.config.__main__ import run_config_command
 from proxy.config.model import Config
 from proxy.errors import ConfigError
 from proxy.loghub import PROXY_SOURCE, LogHub
@@ -58,10 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:
+        from bench.__main__ import main as bench_main
+
+        return bench_main(argv[1:])
     args = build_parser().parse_args(argv)
     if args.config is None and args.config_dir is None:
         print("swapgate: --config PATH is required (see --help)", file=sys.stderr)
         return 2
+    if args.print_config or args.check:
+        return run_config_command(_config_argv(args))
     try:
         loaded = load_config(args.config, args.config_dir)
     except ConfigError as exc:
@@ -69,14 +76,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     for warning in loaded.warnings:
         print("warning: " + warning.render(), file=sys.stderr)
-    if args.print_config:
-        sys.stdout.write(
-            orjson.dumps(effective_json(loaded.config), option=orjson.OPT_INDENT_2).decode() + "\n"
-        )
-        return 0
-    if args.check:
-        print(f"config OK: {len(loaded.config.models)} models")
-        return 0
     try:
         host, port = parse_listen(args.listen)
     except ValueError as exc:
@@ -85,6 +84,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = args.log_level or loaded.config.log_level
     uvloop.run(serve(loaded.config, host, port, _LOG_LEVELS.get(level, logging.INFO)))
     return 0
+
+
+def _config_argv(args: argparse.Namespace) -> list[str]:
+    argv = ["--print-config" if args.print_config else "--check"]
+    if args.config:
+        argv += ["--config", args.config]
+    if args.config_dir:
+        argv += ["--config-dir", args.config_dir]
+    return argv
 
 
 def parse_listen(value: str) -> tuple[str, int]:

@@ -51,6 +51,9 @@ class ModelSpec:
     metadata: Mapping[str, JSONValue] = field(default_factory=_empty_mapping)
     concurrency_limit: int = 0  # 0 = unlimited
     max_connections: int = DEFAULT_MAX_CONNECTIONS  # pooled upstream connections (swapgate)
+    # llama-swap per-model sections swapgate keeps as data (filters, capabilities, timeouts,
+    # compat, sendLoadingState, macros), macros expanded, for --print-config and later features.
+    raw: Mapping[str, JSONValue] = field(default_factory=_empty_mapping)
 
     def with_port(self, port: int | None) -> tuple[str, str]:
         """(cmd, proxy) with `${PORT}` replaced by `port` (unchanged when port is None)."""
@@ -75,6 +78,7 @@ class Config:
     send_loading_state: bool = False
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     shutdown_timeout_s: float = DEFAULT_SHUTDOWN_TIMEOUT_S
+    rewrite_response_model: bool = False  # swapgate: answer with the requested model name
     macros: tuple[tuple[str, str], ...] = ()
     models: Mapping[str, ModelSpec] = field(default_factory=dict)
     alias_index: Mapping[str, str] = field(default_factory=dict)  # alias -> model id

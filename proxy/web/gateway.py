@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Awaitable, Callable
 
 from blacksheep import Request, Response
@@ -16,6 +17,7 @@ from proxy.web.upstream import UpstreamClients
 
 log = logging.getLogger("swapgate.web")
 
+INJECT_DELAY_ENV = "SWAPGATE_TEST_INJECT_DELAY_MS"
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -27,6 +29,9 @@ class Gateway:
         self.hub = hub
         self.pool = BackendPool(config, on_output=hub.write)
         self.clients = UpstreamClients()
+        # A test switch for the benchmark gate: proves the gate notices added latency.
+        self.inject_delay_s = float(os.environ.get(INJECT_DELAY_ENV, "0") or 0) / 1000
+        self._stopped = False
 
     async def start(self) -> None:
         await self.pool.start()
@@ -42,6 +47,9 @@ class Gateway:
             )
 
     async def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
         await self.pool.shutdown(0.0)
         await self.clients.close()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from blacksheep import Request, Response
 
 from proxy.config.model import ModelSpec
@@ -61,6 +63,8 @@ async def handle_inference(gateway: Gateway, request: Request) -> Response:
     payload = raw
     if spec.use_model_name and spec.use_model_name != body.model:
         payload = with_model(body, content_type, spec.use_model_name)
+    if gateway.inject_delay_s:
+        await asyncio.sleep(gateway.inject_delay_s)
     lease = await gateway.pool.acquire(spec.id)
     return await forward(
         gateway.clients, lease, spec.max_connections, request, path_and_query(request), payload

@@ -1,0 +1,223 @@
+"""From the merged YAML document to the immutable Config: globals, models, cross-checks.
+
+swapgate's own top-level keys (not in llama-swap):
+  maxRequestBytes       largest request body accepted, bytes (int >= 1, default 100 MiB)
+  shutdownTimeout       seconds to drain on shutdown before killing servers (>= 0, default 10)
+  rewriteResponseModel  answer with the model name the client asked for (bool, default false)
+  routes                request routing rules, kept raw here and compiled by the router layer
+and per model `maxConnections` (pooled upstream connections, int >= 1, default 4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from proxy.config import sections, selection
+from proxy.config.issues import Collector, Path
+from proxy.config.load import go_str
+from proxy.config.macros import expand, leftover_macros, parse_macros, resolve_chain
+from proxy.config.model import DEFAULT_MAX_REQUEST_BYTES, Config, JSONValue, ModelSpec
+from proxy.config.models import ModelDefaults, build_models
+from proxy.config.selection import matrix_sets
+from proxy.config.validate import (
+    LogLevel,
+    LogToStdout,
+    read_bool,
+    read_choice,
+    read_int,
+    read_str,
+    to_json,
+    warn_unknown,
+)
+
+MIN_HEALTH_CHECK_TIMEOUT_S = 15
+CORE_KEYS = (
+    "healthCheckTimeout", "logLevel", "startPort", "globalTTL", "unloadTimeout",
+    "includeAliasesInList", "sendLoadingState", "macros", "models",
+    "maxRequestBytes", "shutdownTimeout", "rewriteResponseModel", "routes",
+)  # fmt: skip
+# llama-swap sections swapgate reads and reports but does not act on yet.
+LATER_KEYS = (
+    "groups", "hooks", "peers", "apiKeys", "matrix", "profiles", "selectors", "routing",
+    "logRequests", "logToStdout", "logTimeFormat", "metricsMaxInMemory", "captureBuffer",
+    "performance", "store", "ui", "upstream",
+)  # fmt: skip
+NOT_EXPANDED = ("macros", "models", "routes")
+
+
+def build_config(data: dict[str, object], source: str, out: Collector) -> Config:
+    """Check everything, collecting issues in `out`; the result is only valid without errors."""
+    warn_unknown(out, (), data, (*CORE_KEYS, *LATER_KEYS))
+    declared = parse_macros(data.get("macros"), ("macros",), out)
+    macros = resolve_chain(declared)
+    table = dict(macros)
+    top = {
+        k: (v if k in NOT_EXPANDED else expand(v, table))
+        for k, v in data.items()
+        if k in (*CORE_KEYS, *LATER_KEYS)
+    }
+    for where, name in leftover_macros({k: v for k, v in top.items() if k not in NOT_EXPANDED}, ()):
+        out.error(where, f"unknown macro '${{{name}}}' — define it under macros")
+    health = read_int(
+        out, ("healthCheckTimeout",), top.get("healthCheckTimeout"), 120, None, "seconds"
+    )
+    if health < MIN_HEALTH_CHECK_TIMEOUT_S:
+        out.warn(
+            ("healthCheckTimeout",),
+            f"raised to {MIN_HEALTH_CHECK_TIMEOUT_S} seconds (the minimum), got {health}",
+        )
+        health = MIN_HEALTH_CHECK_TIMEOUT_S
+    start_port = read_int(out, ("startPort",), top.get("startPort"), 5800, 1)
+    defaults = ModelDefaults(
+        global_ttl_s=read_int(out, ("globalTTL",), top.get("globalTTL"), 0, 0, "seconds"),
+        unload_timeout_s=read_int(
+            out, ("unloadTimeout",), top.get("unloadTimeout"), 10, 0, "seconds"
+        ),
+        send_loading_state=read_bool(
+            out, ("sendLoadingState",), top.get("sendLoadingState"), False
+        ),
+        health_check_timeout_s=health,
+    )
+    models = build_models(data.get("models"), declared, start_port, defaults, out)
+    alias_index = _alias_index(models, out)
+    raw = _raw_sections(top, models, alias_index, out)
+    raw["macros"] = [[name, value] for name, value in macros]
+    return Config(
+        source=source,
+        health_check_timeout_s=float(health),
+        log_level=read_choice(
+            out, ("logLevel",), top.get("logLevel"), [x.value for x in LogLevel], "info"
+        ),
+        start_port=start_port,
+        global_ttl_s=float(defaults.global_ttl_s),
+        unload_timeout_s=float(defaults.unload_timeout_s),
+        include_aliases_in_list=read_bool(
+            out, ("includeAliasesInList",), top.get("includeAliasesInList"), False
+        ),
+        send_loading_state=defaults.send_loading_state,
+        max_request_bytes=read_int(
+            out,
+            ("maxRequestBytes",),
+            top.get("maxRequestBytes"),
+            DEFAULT_MAX_REQUEST_BYTES,
+            1,
+            "bytes",
+        ),
+        shutdown_timeout_s=float(
+            read_int(out, ("shutdownTimeout",), top.get("shutdownTimeout"), 10, 0, "seconds")
+        ),
+        rewrite_response_model=read_bool(
+            out, ("rewriteResponseModel",), top.get("rewriteResponseModel"), False
+        ),
+        macros=tuple(
+            (name, str(value) if isinstance(value, str) else to_str(value))
+            for name, value in macros
+        ),
+        models=MappingProxyType(models),
+        alias_index=MappingProxyType(alias_index),
+        raw_sections=MappingProxyType(raw),
+    )
+
+
+def to_str(value: object) -> str:
+    """A macro value as text."""
+    return go_str(value)
+
+
+def _alias_index(models: Mapping[str, ModelSpec], out: Collector) -> dict[str, str]:
+    """alias -> model id; an alias may name one model only and must not be a model id."""
+    index: dict[str, str] = {}
+    for model_id, spec in models.items():
+        for i, alias in enumerate(spec.aliases):
+            path: Path = ("models", model_id, "aliases", i)
+            if alias in models and alias != model_id:
+                out.error(
+                    path,
+                    f'"{alias}": conflicts with an existing model ID models.{alias} — rename the alias',
+                )
+            elif alias in index and index[alias] != model_id:
+                out.error(
+                    path, f'"{alias}" already used by models.{index[alias]} (duplicate alias)'
+                )
+            index.setdefault(alias, model_id)
+        by_id = spec.raw.get("filters")
+        keys = by_id.get("setParamsByID") if isinstance(by_id, dict) else None
+        for key in keys if isinstance(keys, dict) else {}:
+            key_path: Path = ("models", model_id, "filters", "setParamsByID", key)
+            if key == model_id or index.get(key) == model_id:
+                continue
+            if key in models:
+                out.error(key_path, f"key '{key}' conflicts with an existing model ID models.{key}")
+            elif key in index:
+                out.error(
+                    key_path, f'"{key}": duplicate alias, already used by models.{index[key]}'
+                )
+            else:
+                index[key] = model_id
+    return index
+
+
+def _raw_sections(
+    top: dict[str, object], models: Mapping[str, ModelSpec], aliases: dict[str, str], out: Collector
+) -> dict[str, JSONValue]:
+    for key in LATER_KEYS:
+        if top.get(key) is not None:
+            out.warn(
+                (key,),
+                "not supported yet; kept and shown by --print-config, swapgate does not act on it",
+            )
+    names = {**{a: f"local:{m}" for a, m in aliases.items()}, **{m: f"local:{m}" for m in models}}
+    peers = sections.read_peers(top.get("peers"), ("peers",), out)
+    for peer, body in peers.items():
+        for model in body.get("models", []) if isinstance(body, dict) else []:  # type: ignore[union-attr]
+            names.setdefault(str(model), f"peer:{peer}/{model}")
+            qualified = f"{peer}/{model}"
+            if qualified in names and not names[qualified].startswith("peer:"):
+                out.error(
+                    ("peers", peer, "models"),
+                    f'"{qualified}": conflicts with fully qualified peer model name',
+                )
+            names[qualified] = f"peer:{qualified}"
+    routing = selection.read_routing(top, set(models), out)
+    groups = (
+        sections.read_groups(top.get("groups"), ("groups",), models, out)
+        if top.get("matrix") is None
+        else {}
+    )
+    swap_free: dict[str, set[str]] = {m: set() for m in models}
+    for gid, body in groups.items():
+        if isinstance(body, dict) and body.get("swap") is False:
+            for member in body.get("members_sorted", []):  # type: ignore[union-attr]
+                swap_free.setdefault(str(member), set()).add(gid)
+    if top.get("matrix") is not None:
+        swap_free = matrix_sets(top.get("matrix"), set(models))
+    selectors = selection.read_selectors(top.get("selectors"), names, swap_free, out)
+    if isinstance(selectors, dict):
+        names.update({s: f"selector:{s}" for s in selectors})
+    return {
+        "groups": groups,
+        "hooks": sections.read_hooks(
+            top.get("hooks"), ("hooks",), {**aliases, **{m: m for m in models}}, out
+        ),
+        "apiKeys": to_json(sections.read_api_keys(top.get("apiKeys"), ("apiKeys",), out)),
+        "peers": peers,
+        "matrix": to_json(top.get("matrix")),
+        "routing": routing,
+        "profiles": selection.read_profiles(top.get("profiles"), names, out),
+        "selectors": selectors,
+        "store": sections.read_store(top.get("store"), ("store",), out),
+        "performance": sections.read_performance(top.get("performance"), ("performance",), out),
+        "ui": sections.read_ui(top.get("ui"), ("ui",), out),
+        "upstream": sections.read_upstream(top.get("upstream"), ("upstream",), out),
+        "routes": to_json(top.get("routes")),
+        "logRequests": read_bool(out, ("logRequests",), top.get("logRequests"), False),
+        "logToStdout": read_choice(
+            out, ("logToStdout",), top.get("logToStdout"), [x.value for x in LogToStdout], "proxy"
+        ),
+        "logTimeFormat": read_str(out, ("logTimeFormat",), top.get("logTimeFormat")),
+        "metricsMaxInMemory": read_int(
+            out, ("metricsMaxInMemory",), top.get("metricsMaxInMemory"), 1000, 0
+        ),
+        "captureBuffer": read_int(out, ("captureBuffer",), top.get("captureBuffer"), 5, 0),
+    }

@@ -1,0 +1,89 @@
+"""Per-model llama-swap sections swapgate keeps as data: filters, capabilities, timeouts, compat.
+
+They are checked the way llama-swap checks them (so a config it rejects is rejected here too),
+given llama-swap's defaults, and kept in `ModelSpec.raw` for --print-config and later features.
+"""
+
+from __future__ import annotations
+
+from proxy.config.issues import Collector, Path
+from proxy.config.model import JSONValue
+from proxy.config.validate import read_bool, read_int, read_map, read_str, read_str_list, to_json
+
+MODALITIES = ("text", "audio", "image")
+MODEL_TIMEOUTS = {
+    "connect": 30,
+    "responseHeader": 0,
+    "tlsHandshake": 10,
+    "expectContinue": 1,
+    "idleConn": 90,
+    "keepalive": 30,
+}
+PEER_TIMEOUTS = {**MODEL_TIMEOUTS, "responseHeader": 60}
+COMFYUI_ID = "comfyui_auto"
+
+
+def read_model_extras(
+    model_id: str, tree: dict[str, object], send_loading_state: bool, path: Path, out: Collector
+) -> dict[str, JSONValue]:
+    """The raw per-model sections, checked and with defaults filled in."""
+    compat = read_map(out, (*path, "compat"), tree.get("compat"))
+    ignore_ws = read_bool(
+        out, (*path, "compat", "ignoreWebsockets"), compat.get("ignoreWebsockets"), False
+    )
+    return {
+        "filters": read_filters(tree.get("filters"), (*path, "filters"), out),
+        "capabilities": _capabilities(tree.get("capabilities"), (*path, "capabilities"), out),
+        "timeouts": read_timeouts(tree.get("timeouts"), (*path, "timeouts"), MODEL_TIMEOUTS, out),
+        "compat": {"ignoreWebsockets": ignore_ws or model_id == COMFYUI_ID},
+        "sendLoadingState": read_bool(
+            out, (*path, "sendLoadingState"), tree.get("sendLoadingState"), send_loading_state
+        ),
+    }
+
+
+def read_filters(raw: object, path: Path, out: Collector) -> dict[str, JSONValue]:
+    """`filters`: stripParams (legacy `strip_params`), setParams, setParamsByID."""
+    section = read_map(out, path, raw)
+    strip = section.get("stripParams", section.get("strip_params"))
+    by_id = read_map(out, (*path, "setParamsByID"), section.get("setParamsByID"))
+    for key, params in by_id.items():
+        read_map(out, (*path, "setParamsByID", key), params)
+    set_params = section.get("setParams")
+    read_map(out, (*path, "setParams"), set_params)
+    return {
+        "stripParams": read_str(out, (*path, "stripParams"), strip),
+        "setParams": to_json(set_params),
+        "setParamsByID": to_json(by_id) if by_id else None,
+    }
+
+
+def _capabilities(raw: object, path: Path, out: Collector) -> dict[str, JSONValue]:
+    section = read_map(out, path, raw)
+    result: dict[str, JSONValue] = {}
+    for key in ("in", "out"):
+        if section.get(key) is None:
+            result[key] = None
+            continue
+        values = read_str_list(out, (*path, key), section.get(key))
+        for i, value in enumerate(values):
+            if value not in MODALITIES:
+                out.error(
+                    (*path, key, i), f'must be one of: {", ".join(MODALITIES)}; got "{value}"'
+                )
+        result[key] = list(values)
+    result["tools"] = read_bool(out, (*path, "tools"), section.get("tools"), False)
+    result["reranker"] = read_bool(out, (*path, "reranker"), section.get("reranker"), False)
+    result["context"] = read_int(out, (*path, "context"), section.get("context"), 0, 0, "tokens")
+    return result
+
+
+def read_timeouts(
+    raw: object, path: Path, defaults: dict[str, int], out: Collector
+) -> dict[str, JSONValue]:
+    """`timeouts`: upstream HTTP timeouts in seconds; an explicit 0 means no timeout."""
+    section = read_map(out, path, raw)
+    return {
+        key: read_int(out, (*path, key), section.get(key), default, 0, "seconds")
+        for key, default in defaults.items()
+    }

@@ -1,0 +1,119 @@
+"""Run the real `swapgate` command (Granian, embedded) on a free port for a test."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.support.procs import (
+    LOCALHOST,
+    child_env,
+    children_of,
+    free_port,
+    http_json,
+    kill_group,
+    pids_alive,
+    spawn,
+    wait_until,
+)
+
+SWAPGATE = str(Path(sys.executable).parent / "swapgate")
+
+
+def fake_cmd(model: str, **flags: object) -> str:
+    """A `cmd:` line that starts the fake upstream for `model` on ${PORT}."""
+    argv = [sys.executable, "-m", "bench.fake_upstream", "--port", "${PORT}", "--model", model]
+    for name, value in flags.items():
+        flag = "--" + name.replace("_", "-")
+        if value is True:
+            argv.append(flag)
+        elif value is not None and value is not False:
+            argv += [flag, str(value)]
+    return " ".join(shlex.quote(a) if a != "${PORT}" else a for a in argv)
+
+
+@dataclass(slots=True)
+class Swapgate:
+    """A running swapgate process and its base URL."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+    url: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.url = f"http://{LOCALHOST}:{self.port}"
+
+    def get(self, path: str, **kw: Any) -> tuple[int, dict[str, str], Any]:
+        return http_json("GET", self.url + path, **kw)
+
+    def post(self, path: str, body: object = None, **kw: Any) -> tuple[int, dict[str, str], Any]:
+        return http_json("POST", self.url + path, body, **kw)
+
+    def chat(self, model: str, **extra: object) -> tuple[int, dict[str, str], Any]:
+        body = {"model": model, "messages": [{"role": "user", "content": "hi"}], **extra}
+        return self.post("/v1/chat/completions", body, timeout=30.0)
+
+    def running(self) -> dict[str, dict[str, Any]]:
+        """GET /running as {model: record}."""
+        _, _, body = self.get("/running")
+        return {record["model"]: record for record in body["running"]}
+
+    def descendants(self) -> list[int]:
+        return children_of(self.proc.pid, recursive=True)
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def terminate(self, timeout: float = 20.0) -> int:
+        """SIGTERM and wait for a clean exit; returns the exit code."""
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+
+@contextlib.contextmanager
+def start_swapgate(
+    config_yaml: str, *, extra_env: Mapping[str, str] | None = None, timeout: float = 15.0
+) -> Iterator[Swapgate]:
+    """Write `config_yaml` to a temp file, serve it, and kill everything on exit."""
+    with tempfile.TemporaryDirectory(prefix="swapgate-test-") as tmp:
+        config = Path(tmp) / "config.yaml"
+        config.write_text(config_yaml)
+        log_path = Path(tmp) / "swapgate.log"
+        port = free_port()
+        argv = [SWAPGATE, "--config", str(config), "--listen", f"{LOCALHOST}:{port}"]
+        env = child_env({**(extra_env or {}), "PYTHONUNBUFFERED": "1"})
+        with log_path.open("wb") as log:
+            proc = spawn(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
+        gate = Swapgate(proc, port, log_path)
+        descendants: list[int] = []
+        try:
+            wait_until(lambda: _healthy(gate), timeout, message="swapgate /health")
+            yield gate
+        finally:
+            if gate.proc.poll() is None:
+                descendants = gate.descendants()
+            kill_group(gate.proc)
+            # Children live in their own process groups: make sure none outlives the test.
+            for pid in pids_alive(descendants):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+
+
+def _healthy(gate: Swapgate) -> bool:
+    if gate.proc.poll() is not None:
+        msg = f"swapgate exited with {gate.proc.returncode}:\n{gate.output()}"
+        raise RuntimeError(msg)
+    try:
+        return gate.get("/health", timeout=1.0)[0] == 200
+    except OSError:
+        return False
