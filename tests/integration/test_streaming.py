@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import itertools
 import json
 import socket
 
@@ -30,7 +31,7 @@ def test_sse_chunks_arrive_as_they_are_generated() -> None:
         assert events[-1].data == "[DONE]"
         content = [e for e in events if '"content":" alpha"' in e.data]
         assert len(content) == 10
-        gaps = [b.at - a.at for a, b in zip(content, content[1:], strict=False)]
+        gaps = [b.at - a.at for a, b in itertools.pairwise(content)]
         assert min(gaps) > 0.05  # each arrived on its own
         assert content[-1].at - content[0].at > 0.7
 
@@ -39,7 +40,9 @@ def test_client_disconnect_cancels_the_upstream_stream() -> None:
     """Closing the client socket mid-stream drops the upstream request and frees the lease."""
     with start_swapgate(one_model(tokens=500, token_interval=0.02)) as gate:
         conn = http.client.HTTPConnection(LOCALHOST, gate.port, timeout=10)
-        conn.request("POST", "/v1/chat/completions", json.dumps(CHAT), {"Content-Type": "application/json"})
+        conn.request(
+            "POST", "/v1/chat/completions", json.dumps(CHAT), {"Content-Type": "application/json"}
+        )
         response = conn.getresponse()
         assert response.status == 200
         response.readline()
@@ -96,7 +99,12 @@ def test_bytes_are_relayed_unchanged() -> None:
         status, headers, echo = gate.post(
             "/v1/rerank?top_n=1",
             body,
-            headers={"Content-Type": "application/json", "X-Trace": "t1", "Connection": "keep-alive, X-Trace", "Keep-Alive": "timeout=5"},
+            headers={
+                "Content-Type": "application/json",
+                "X-Trace": "t1",
+                "Connection": "keep-alive, X-Trace",
+                "Keep-Alive": "timeout=5",
+            },
         )
         assert status == 200
         assert echo["path"] == "/v1/rerank"
@@ -130,12 +138,16 @@ def test_multipart_upload_routes_by_its_model_field() -> None:
         boundary = "XyZ"
         audio = bytes(range(256)) * 400
         body = (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n'
-            "Content-Type: audio/wav\r\n\r\n"
-        ).encode() + audio + (
-            f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\nalpha'
-            f"\r\n--{boundary}--\r\n"
-        ).encode()
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n'
+                "Content-Type: audio/wav\r\n\r\n"
+            ).encode()
+            + audio
+            + (
+                f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\nalpha'
+                f"\r\n--{boundary}--\r\n"
+            ).encode()
+        )
         status, _, echo = gate.post(
             "/v1/audio/transcriptions",
             body,

@@ -1,0 +1,1 @@
+"""Reusable helpers for tests: process spawning and reaping, readiness polling, HTTP."""
