@@ -15,27 +15,31 @@ settings.register_profile("ci", max_examples=200, deadline=None)
 settings.register_profile("dev", max_examples=50, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
-_WATCHED = (b"bench.fake_upstream", b"llama-server", b"proxy.cli", b"bin/swapgate")
+# Every process this test run starts inherits this tag, even one orphaned from its parent, so
+# the guard below sees this run's leaks and never another run's processes.
+_TAG_NAME = "SWAPGATE_TEST_RUN"
+os.environ[_TAG_NAME] = str(os.getpid())
+_TAG = f"{_TAG_NAME}={os.getpid()}".encode() + b"\0"
 
 
 def _watched_pids() -> set[int]:
-    """PIDs of fake upstreams, llama-servers and swapgates on this machine (from /proc)."""
+    """PIDs of live processes started by this test run (from /proc/PID/environ)."""
     found: set[int] = set()
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
             continue
         try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            environ = Path(f"/proc/{entry}/environ").read_bytes()
         except OSError:
             continue
-        if any(marker in cmdline for marker in _WATCHED):
+        if _TAG in environ:
             found.add(int(entry))
     return found
 
 
 @pytest.fixture(autouse=True)
 def _no_leaked_children() -> Iterator[None]:
-    """Every test must leave no fake upstream, llama-server or swapgate running behind."""
+    """Every test must leave no process it started running behind."""
     before = _watched_pids()
     yield
 
