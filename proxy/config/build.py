@@ -14,11 +14,12 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from proxy.config import sections, selection
-from proxy.config.issues import Collector, Path
+from proxy.config.issues import Collector, Path, parse_path
 from proxy.config.load import go_str
 from proxy.config.macros import expand, leftover_macros, parse_macros, resolve_chain
 from proxy.config.model import DEFAULT_MAX_REQUEST_BYTES, Config, JSONValue, ModelSpec
 from proxy.config.models import ModelDefaults, build_models
+from proxy.config.routes import parse_routes
 from proxy.config.selection import matrix_sets
 from proxy.config.validate import (
     LogLevel,
@@ -30,6 +31,7 @@ from proxy.config.validate import (
     to_json,
     warn_unknown,
 )
+from router import Rule
 
 MIN_HEALTH_CHECK_TIMEOUT_S = 15
 CORE_KEYS = (
@@ -39,7 +41,7 @@ CORE_KEYS = (
 )  # fmt: skip
 # llama-swap sections swapgate reads and reports but does not act on yet.
 LATER_KEYS = (
-    "groups", "hooks", "peers", "apiKeys", "matrix", "profiles", "selectors", "routing",
+    "hooks", "peers", "apiKeys", "matrix", "profiles", "selectors", "routing",
     "logRequests", "logToStdout", "logTimeFormat", "metricsMaxInMemory", "captureBuffer",
     "performance", "store", "ui", "upstream",
 )  # fmt: skip
@@ -48,14 +50,14 @@ NOT_EXPANDED = ("macros", "models", "routes")
 
 def build_config(data: dict[str, object], source: str, out: Collector) -> Config:
     """Check everything, collecting issues in `out`; the result is only valid without errors."""
-    warn_unknown(out, (), data, (*CORE_KEYS, *LATER_KEYS))
+    warn_unknown(out, (), data, (*CORE_KEYS, "groups", *LATER_KEYS))
     declared = parse_macros(data.get("macros"), ("macros",), out)
     macros = resolve_chain(declared)
     table = dict(macros)
     top = {
         k: (v if k in NOT_EXPANDED else expand(v, table))
         for k, v in data.items()
-        if k in (*CORE_KEYS, *LATER_KEYS)
+        if k in (*CORE_KEYS, "groups", *LATER_KEYS)
     }
     for where, name in leftover_macros({k: v for k, v in top.items() if k not in NOT_EXPANDED}, ()):
         out.error(where, f"unknown macro '${{{name}}}' — define it under macros")
@@ -83,6 +85,10 @@ def build_config(data: dict[str, object], source: str, out: Collector) -> Config
     alias_index = _alias_index(models, out)
     raw = _raw_sections(top, models, alias_index, out)
     raw["macros"] = [[name, value] for name, value in macros]
+    rewrite_default = read_bool(
+        out, ("rewriteResponseModel",), top.get("rewriteResponseModel"), False
+    )
+    routes = _routes(top.get("routes"), models, alias_index, rewrite_default, out)
     return Config(
         source=source,
         health_check_timeout_s=float(health),
@@ -107,9 +113,8 @@ def build_config(data: dict[str, object], source: str, out: Collector) -> Config
         shutdown_timeout_s=float(
             read_int(out, ("shutdownTimeout",), top.get("shutdownTimeout"), 10, 0, "seconds")
         ),
-        rewrite_response_model=read_bool(
-            out, ("rewriteResponseModel",), top.get("rewriteResponseModel"), False
-        ),
+        rewrite_response_model=rewrite_default,
+        routes=tuple(routes),
         macros=tuple(
             (name, str(value) if isinstance(value, str) else to_str(value))
             for name, value in macros
@@ -118,6 +123,23 @@ def build_config(data: dict[str, object], source: str, out: Collector) -> Config
         alias_index=MappingProxyType(alias_index),
         raw_sections=MappingProxyType(raw),
     )
+
+
+def _routes(
+    raw: object,
+    models: Mapping[str, ModelSpec],
+    aliases: Mapping[str, str],
+    rewrite_default: bool,
+    out: Collector,
+) -> list[Rule]:
+    """The `routes` rules, with their problems reported at their YAML paths."""
+    names = {**{model_id: model_id for model_id in models}, **aliases}
+    rules, errors, warnings = parse_routes(raw, names, rewrite_default)
+    for issue in errors:
+        out.error(parse_path(issue.path), issue.message)
+    for issue in warnings:
+        out.warn(parse_path(issue.path), issue.message)
+    return rules
 
 
 def to_str(value: object) -> str:

@@ -34,6 +34,17 @@ def fmt_path(path: Path) -> str:
     return out
 
 
+_PATH_PART = re.compile(r'\.?([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]')
+
+
+def parse_path(text: str) -> Path:
+    """The inverse of fmt_path: `routes[1].split[0].to` -> ("routes", 1, "split", 0, "to")."""
+    parts: list[PathPart] = []
+    for name, index, quoted in _PATH_PART.findall(text):
+        parts.append(name or (int(index) if index else json.loads(quoted)))
+    return tuple(parts)
+
+
 def describe(value: object) -> str:
     """A value as it appears after `got`: its YAML type name and its text."""
     if value is None:

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from router import Rule
+
 DEFAULT_START_PORT = 5800
 DEFAULT_HEALTH_CHECK_TIMEOUT_S = 120.0
 DEFAULT_UNLOAD_TIMEOUT_S = 10.0
@@ -83,6 +85,7 @@ class Config:
     models: Mapping[str, ModelSpec] = field(default_factory=dict)
     alias_index: Mapping[str, str] = field(default_factory=dict)  # alias -> model id
     raw_sections: Mapping[str, JSONValue] = field(default_factory=_empty_mapping)
+    routes: tuple[Rule, ...] = ()  # validated `routes` rules, compiled by the HTTP layer
 
     def resolve(self, name: str) -> ModelSpec | None:
         """The model a client name refers to: a model id first, then an alias."""

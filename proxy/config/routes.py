@@ -11,6 +11,7 @@ import difflib
 import json
 from collections.abc import Mapping
 
+from proxy.config.issues import describe
 from proxy.errors import Issue
 from router import (
     Arm,
@@ -63,21 +64,6 @@ def parse_routes(
     else:
         parser.warnings.extend(Issue(i.path, i.message) for i in router.warnings)
     return rules, parser.errors, parser.warnings
-
-
-def describe(value: object) -> str:
-    """A value as it appears after `got`: its YAML type name and its text."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"bool {str(value).lower()}"
-    if isinstance(value, int):
-        return f"integer {value}"
-    if isinstance(value, float):
-        return f"float {value}"
-    if isinstance(value, str):
-        return f"string {json.dumps(value)}"
-    return "list" if isinstance(value, list) else "mapping"
 
 
 class _Parser:

@@ -18,7 +18,7 @@ from proxy.config.model import Config
 from proxy.errors import ModelNotFound, ShuttingDown
 from proxy.events import StateChanged
 from proxy.lifecycle.backend import Backend, BackendEnv, Lease
-from proxy.lifecycle.eviction import evictions_for
+from proxy.lifecycle.eviction import evictions_for, groups_from_config
 from proxy.lifecycle.state import BackendState
 
 log = logging.getLogger("swapgate.pool")
@@ -47,6 +47,7 @@ class BackendPool:
         self._health_session: aiohttp.ClientSession | None = None
         self._reaper: asyncio.Task[None] | None = None
         self.backends: dict[str, Backend] = {}
+        self._groups = groups_from_config(config.raw_sections.get("groups"))
 
     async def start(self) -> None:
         """Create the backends (all stopped) and the TTL reaper. Call inside the event loop."""
@@ -121,7 +122,7 @@ class BackendPool:
 
     async def _evict_for(self, model_id: str) -> None:
         active = [m for m, b in self.backends.items() if b.state is not _S.STOPPED]
-        victims = evictions_for(model_id, active)
+        victims = evictions_for(model_id, active, self._groups)
         if victims:
             log.info("swap: stopping %s to run %s", ", ".join(victims), model_id)
         # Mark all first so none takes new leases while we drain the others.

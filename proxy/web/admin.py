@@ -11,6 +11,7 @@ from blacksheep import Request, Response, StreamedContent
 from proxy.config.model import ModelSpec
 from proxy.lifecycle.backend import Backend
 from proxy.loghub import PROXY_SOURCE
+from proxy.web.disconnect import DisconnectWatch
 from proxy.web.envelope import json_response, text_response
 from proxy.web.gateway import Gateway
 from proxy.web.inference import resolve, unknown_model
@@ -92,6 +93,17 @@ async def unload_one(gateway: Gateway, request: Request) -> Response:
     return text_response("OK")
 
 
+async def route_stats(gateway: Gateway, _request: Request) -> Response:
+    """GET /api/routes: per rule and variant statistics since the last reset."""
+    return json_response(gateway.route_stats.snapshot())
+
+
+async def reset_route_stats(gateway: Gateway, _request: Request) -> Response:
+    """POST /api/routes/reset: start the statistics afresh."""
+    gateway.route_stats.reset()
+    return json_response({"msg": "ok"})
+
+
 async def health(_gateway: Gateway, _request: Request) -> Response:
     return text_response("OK")
 
@@ -116,13 +128,17 @@ async def logs_stream(gateway: Gateway, request: Request) -> Response:
     with_history = b"no-history" not in request.scope.get("query_string", b"")
 
     async def provide() -> AsyncIterator[bytes]:
-        async with gateway.hub.subscribe(source) as queue:
-            if with_history:
-                history = gateway.hub.tail(source)
-                if history:
-                    yield "".join(line + "\n" for line in history).encode()
-            while True:
-                yield (await queue.get()).encode()
+        watch = DisconnectWatch.for_request(request)
+        try:
+            async with gateway.hub.subscribe(source) as queue:
+                if with_history:
+                    history = gateway.hub.tail(source)
+                    if history:
+                        yield "".join(line + "\n" for line in history).encode()
+                while (line := await watch.unless_gone(queue.get())) is not None:
+                    yield line.encode()
+        finally:
+            watch.close()
 
     headers = [(b"x-accel-buffering", b"no"), (b"cache-control", b"no-cache")]
     return Response(

@@ -52,6 +52,8 @@ def build_app(config: Config, hub: LogHub) -> tuple[Application, Gateway]:
     add(("POST",), "/api/models/unload", admin.unload_all)
     add(("POST",), "/api/models/unload/*", admin.unload_one)
     add(("GET",), "/unload", admin.unload_all_legacy)
+    add(("GET",), "/api/routes", admin.route_stats)
+    add(("POST",), "/api/routes/reset", admin.reset_route_stats)
     add(("GET",), "/health", admin.health)
     add(("GET",), "/logs", admin.logs)
     add(("GET",), "/logs/stream", admin.logs_stream)

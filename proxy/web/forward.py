@@ -17,6 +17,7 @@ from proxy.errors import SwapgateError, UpstreamError
 from proxy.lifecycle.backend import Lease
 from proxy.web.disconnect import DisconnectWatch
 from proxy.web.envelope import error_body
+from proxy.web.tap import RouteTap
 from proxy.web.upstream import UpstreamClients, iter_body, read_body
 
 log = logging.getLogger("swapgate.forward")
@@ -61,8 +62,14 @@ async def forward(
     request: Request,
     path_qs: str,
     body: bytes | None,
+    *,
+    extra_headers: Sequence[tuple[bytes, bytes]] = (),
+    tap: RouteTap | None = None,
 ) -> Response:
-    """Send upstream and build the client response. Takes ownership of `lease`."""
+    """Send upstream and build the client response. Takes ownership of `lease`.
+
+    `tap` (routed requests only) sees every chunk and may rewrite it.
+    """
     watch = DisconnectWatch.for_request(request)
     try:
         upstream = await watch.unless_gone(
@@ -75,6 +82,12 @@ async def forward(
                 body,
             )
         )
+    except SwapgateError as exc:
+        watch.close()
+        lease.release()
+        if tap is not None:
+            tap.done(int(exc.status))
+        raise
     except BaseException:
         watch.close()
         lease.release()
@@ -84,6 +97,7 @@ async def forward(
         lease.release()
         return Response(_CLIENT_CLOSED, None, None)
     headers = _response_headers(upstream, lease.model)
+    headers.extend(extra_headers)
     content_type = upstream.headers.get("Content-Type", "")
     length = upstream.content_length
     if length is not None and length <= _READ_WHOLE_LIMIT and _EVENT_STREAM not in content_type:
@@ -93,12 +107,15 @@ async def forward(
             watch.close()
             upstream.release()
             lease.release()
+        if tap is not None:
+            data = tap.chunk(data) + tap.finish()
+            tap.done(upstream.status)
         return Response(upstream.status, headers, Content(_content_type(content_type), data))
     is_sse = _EVENT_STREAM in content_type
     if is_sse:
         headers.append((b"x-accel-buffering", b"no"))
     watch.on_gone(upstream.close)  # dropping the connection makes the server stop generating
-    provider = _relay(upstream, lease, watch, is_sse=is_sse)
+    provider = _relay(upstream, lease, watch, tap, is_sse=is_sse)
     return Response(
         upstream.status, headers, StreamedContent(_content_type(content_type), provider)
     )
@@ -119,9 +136,16 @@ def _response_headers(upstream: aiohttp.ClientResponse, model: str) -> list[tupl
 
 
 def _relay(
-    upstream: aiohttp.ClientResponse, lease: Lease, watch: DisconnectWatch, *, is_sse: bool
+    upstream: aiohttp.ClientResponse,
+    lease: Lease,
+    watch: DisconnectWatch,
+    tap: RouteTap | None,
+    *,
+    is_sse: bool,
 ) -> Callable[[], AsyncIterator[bytes]]:
     """An async-generator *function* (what StreamedContent wants) over the upstream body."""
+    if tap is not None:
+        return _tapped_relay(upstream, lease, watch, tap, is_sse=is_sse)
 
     async def provide() -> AsyncIterator[bytes]:
         completed = False
@@ -143,6 +167,32 @@ def _relay(
             else:
                 upstream.close()
             lease.release()
+
+    return provide
+
+
+def _tapped_relay(
+    upstream: aiohttp.ClientResponse,
+    lease: Lease,
+    watch: DisconnectWatch,
+    tap: RouteTap,
+    *,
+    is_sse: bool,
+) -> Callable[[], AsyncIterator[bytes]]:
+    """The relay for routed requests: every chunk goes through the tap on its way out."""
+    inner = _relay(upstream, lease, watch, None, is_sse=is_sse)
+
+    async def provide() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in inner():
+                out = tap.chunk(chunk)
+                if out:  # an empty chunk would end the response early
+                    yield out
+            rest = tap.finish()
+            if rest:
+                yield rest
+        finally:
+            tap.done(upstream.status)
 
     return provide
 

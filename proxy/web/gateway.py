@@ -12,8 +12,10 @@ from proxy.config.model import Config
 from proxy.errors import SwapgateError
 from proxy.lifecycle.pool import BackendPool
 from proxy.loghub import LogHub
+from proxy.routestats import RouteStats
 from proxy.web.envelope import error_response
 from proxy.web.upstream import UpstreamClients
+from router import compile_rules
 
 log = logging.getLogger("swapgate.web")
 
@@ -29,6 +31,15 @@ class Gateway:
         self.hub = hub
         self.pool = BackendPool(config, on_output=hub.write)
         self.clients = UpstreamClients()
+        names = {**{model_id: model_id for model_id in config.models}, **config.alias_index}
+        self.router = compile_rules(
+            config.routes, names, rewrite_default=config.rewrite_response_model
+        )
+        self.route_stats = RouteStats()
+        # Header facts are only built when some rule looks at headers.
+        self.router_reads_headers = any(rule.match.headers for rule in config.routes) or any(
+            rule.sticky is not None for rule in config.routes
+        )
         # A test switch for the benchmark gate: proves the gate notices added latency.
         self.inject_delay_s = float(os.environ.get(INJECT_DELAY_ENV, "0") or 0) / 1000
         self._stopped = False

@@ -7,10 +7,13 @@ import asyncio
 from blacksheep import Request, Response
 
 from proxy.config.model import ModelSpec
-from proxy.errors import BadRequest, ModelNotFound
+from proxy.errors import BadRequest, ModelNotFound, SwapgateError
+from proxy.rewrite import ModelNameRewriter
 from proxy.web.extract import parse_inference_body, read_body, with_model
 from proxy.web.forward import forward
 from proxy.web.gateway import Gateway
+from proxy.web.tap import RouteTap
+from router import RequestFacts
 
 # Every POST endpoint that names its model in the body (JSON `model` or a multipart field).
 INFERENCE_PATHS = (
@@ -55,20 +58,55 @@ def unknown_model(gateway: Gateway, name: str) -> ModelNotFound:
 
 
 async def handle_inference(gateway: Gateway, request: Request) -> Response:
-    """POST with a model in the body -> that model's server (started or swapped in first)."""
+    """POST with a model in the body -> the routed model's server (started or swapped in)."""
     raw = await read_body(request, gateway.config.max_request_bytes)
     content_type = request.content_type() or b""
     body = parse_inference_body(raw, content_type)
-    spec = resolve(gateway, body.model)
-    payload = raw
-    if spec.use_model_name and spec.use_model_name != body.model:
-        payload = with_model(body, content_type, spec.use_model_name)
+    path: str = request.scope["path"]
+    decision = gateway.router.match(
+        RequestFacts(body.model, path, _header_facts(gateway, request), body.parsed)
+    )
+    if decision is None:
+        raise unknown_model(gateway, body.model)
+    spec = gateway.config.models[decision.model_id]
+    # A rule that moved the request to another model sends that model's upstream name;
+    # otherwise only useModelName changes what the client sent (llama-swap's behaviour).
+    upstream_name = spec.use_model_name or (spec.id if decision.rule else body.model)
+    payload = raw if upstream_name == body.model else with_model(body, content_type, upstream_name)
+    extra_headers: tuple[tuple[bytes, bytes], ...] = ()
+    tap = None
+    if decision.rule is not None:
+        label = gateway.router.label(decision) or decision.rule
+        extra_headers = ((b"x-swapgate-route", label.encode()),)
+        rewriter = None
+        if decision.rewrite_response_model and upstream_name != body.model:
+            rewriter = ModelNameRewriter(upstream_name, body.model)
+        tap = RouteTap(gateway.route_stats, decision.rule, decision.arm, rewriter)
     if gateway.inject_delay_s:
         await asyncio.sleep(gateway.inject_delay_s)
-    lease = await gateway.pool.acquire(spec.id)
+    try:
+        lease = await gateway.pool.acquire(spec.id)
+    except SwapgateError as exc:
+        if tap is not None:
+            tap.done(int(exc.status))
+        raise
     return await forward(
-        gateway.clients, lease, spec.max_connections, request, path_and_query(request), payload
+        gateway.clients,
+        lease,
+        spec.max_connections,
+        request,
+        path_and_query(request),
+        payload,
+        extra_headers=extra_headers,
+        tap=tap,
     )
+
+
+def _header_facts(gateway: Gateway, request: Request) -> dict[str, str]:
+    if not gateway.router_reads_headers:
+        return {}
+    raw: list[tuple[bytes, bytes]] = request.scope["headers"]
+    return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in raw}
 
 
 async def handle_upstream(gateway: Gateway, request: Request) -> Response:

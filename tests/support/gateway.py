@@ -59,9 +59,12 @@ class Swapgate:
     def post(self, path: str, body: object = None, **kw: Any) -> tuple[int, dict[str, str], Any]:
         return http_json("POST", self.url + path, body, **kw)
 
-    def chat(self, model: str, **extra: object) -> tuple[int, dict[str, str], Any]:
+    def chat(
+        self, model: str, headers: Mapping[str, str] | None = None, **extra: object
+    ) -> tuple[int, dict[str, str], Any]:
+        """POST a one-message chat for `model`; `extra` goes into the JSON body."""
         body = {"model": model, "messages": [{"role": "user", "content": "hi"}], **extra}
-        return self.post("/v1/chat/completions", body, timeout=30.0)
+        return self.post("/v1/chat/completions", body, headers=headers, timeout=30.0)
 
     def running(self) -> dict[str, dict[str, Any]]:
         """GET /running as {model: record}."""
