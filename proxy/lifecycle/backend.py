@@ -85,6 +85,7 @@ class Backend:
         self._stop_task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
+        self._cut_drain = asyncio.Event()  # set: stop waiting for in-flight requests
 
     def __repr__(self) -> str:
         pid = self._child.pid if self._child else None
@@ -180,13 +181,22 @@ class Backend:
         except BackendStartFailed as exc:
             await self._fail_start(exc)
             return
+        except (OSError, RuntimeError, aiohttp.ClientError) as exc:
+            # Never leave the backend STARTING with no task behind it: waiters would spin.
+            msg = f"model {self.spec.id!r} could not start: {exc}"
+            await self._fail_start(BackendStartFailed(msg))
+            return
         if self._state is _S.STARTING:  # an unload may have moved us to STOPPING meanwhile
             self._move(_S.READY, "healthy")
             child.exited.add_done_callback(self._on_exit_while_running)
 
     async def _spawn(self) -> ChildProcess:
         spec = self.spec
-        self.port = None if spec.port is None else self._env.allocate_port(spec.port)
+        try:
+            self.port = None if spec.port is None else self._env.allocate_port(spec.port)
+        except OSError as exc:
+            msg = f"model {spec.id!r}: no free port to start on: {exc}"
+            raise BackendStartFailed(msg) from exc
         self.cmd, self.url = spec.with_port(self.port)
         try:
             argv = split_command(self.cmd)
@@ -261,6 +271,9 @@ class Backend:
             self._move(_S.STOPPING, reason)
             self._stop_task = asyncio.create_task(self._stop(drain_timeout_s))
         if self._stop_task is not None and self._state is _S.STOPPING:
+            if drain_timeout_s is not None:
+                # A drain already under way (swap, unload, TTL) may have no limit; ours wins.
+                asyncio.get_running_loop().call_later(drain_timeout_s, self._cut_drain.set)
             await _finished(self._stop_task)
 
     def mark_stopping(self, reason: str) -> bool:
@@ -276,8 +289,14 @@ class Backend:
             self._start_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._start_task
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), drain_timeout_s)
+        self._cut_drain.clear()
+        drained = asyncio.ensure_future(self._idle.wait())
+        cut = asyncio.ensure_future(self._cut_drain.wait())
+        await asyncio.wait(
+            {drained, cut}, timeout=drain_timeout_s, return_when=asyncio.FIRST_COMPLETED
+        )
+        drained.cancel()
+        cut.cancel()
         child, self._child = self._child, None
         if child is not None:
             stop_argv = self._stop_argv(child.pid)

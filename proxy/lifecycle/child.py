@@ -14,13 +14,14 @@ import os
 import shlex
 import signal
 import subprocess
+import time
 from collections.abc import Callable, Mapping, Sequence
 
 log = logging.getLogger("swapgate.child")
 
 _PR_SET_PDEATHSIG = 1
 _LIBC = ctypes.CDLL(None, use_errno=True)
-_READ_SIZE = 65536
+_GROUP_GONE_WAIT_S = 2.0
 
 
 def _die_with_parent() -> None:
@@ -89,8 +90,16 @@ class ChildProcess:
         assert popen.stdout is not None  # noqa: S101 - stdout=PIPE above guarantees it
         loop = asyncio.get_running_loop()
         protocol = _OutputProtocol(on_line)
-        await loop.connect_read_pipe(lambda: protocol, popen.stdout)
-        return cls(popen, protocol)
+        try:
+            await loop.connect_read_pipe(lambda: protocol, popen.stdout)
+            return cls(popen, protocol)
+        except BaseException:
+            # Cancelled (an unload during startup) before anyone holds the child: kill it
+            # here, or it would run on unowned.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(popen.pid, signal.SIGKILL)
+            popen.wait()
+            raise
 
     @property
     def returncode(self) -> int | None:
@@ -138,12 +147,23 @@ class ChildProcess:
                 self.signal_group(signal.SIGTERM)
             if await self.wait(grace_s) is None:
                 log.warning("pid %d did not stop within %.1fs; sending SIGKILL", self.pid, grace_s)
-        # The leader may be gone while grandchildren linger in the group: kill them all.
+        # The leader may be gone while grandchildren linger in the group: kill them all, and
+        # return only once the group is empty (bounded), so "stopped" means stopped.
         self.signal_group(signal.SIGKILL)
         code = await self.exited
+        await self._wait_group_gone(_GROUP_GONE_WAIT_S)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._protocol.closed, 1.0)
         return code
+
+    async def _wait_group_gone(self, within_s: float) -> None:
+        deadline = time.monotonic() + within_s
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(self.pid, 0)
+            except (ProcessLookupError, PermissionError):
+                return
+            await asyncio.sleep(0.01)
 
     def kill_now(self) -> None:
         """Synchronous last resort for exit paths that cannot await (atexit)."""

@@ -153,12 +153,14 @@ class BackendPool:
                 # Re-checked synchronously under the lock: a request may have leased it
                 # while we waited, and then the TTL clock restarted.
                 async with self._swap_lock:
-                    if backend.is_idle_for(self._ttl_of(backend), self._clock()):
+                    expired = backend.is_idle_for(self._ttl_of(backend), self._clock())
+                    if expired:
                         log.info(
                             "unloading %s: idle for %.0fs", backend.spec.id, self._ttl_of(backend)
                         )
-                        backend.mark_stopping("ttl expired")
-                await backend.ensure_stopped(None, "ttl expired")
+                        expired = backend.mark_stopping("ttl expired")
+                if expired:
+                    await backend.ensure_stopped(None, "ttl expired")
 
     # ---- ports ---------------------------------------------------------------------------
 

@@ -17,7 +17,9 @@ from blacksheep import Request
 from proxy.errors import BadRequest, BodyTooLarge
 
 _MULTIPART_BOUNDARY = re.compile(rb'boundary="?([^";]+)"?', re.IGNORECASE)
-_MODEL_PART = re.compile(rb'name="model"\r\n(?:[^\r\n]*\r\n)*\r\n', re.IGNORECASE)
+# The `model` part's headers, up to the blank line that starts its value. `[^\r\n]+` stops at
+# that blank line; `\b` keeps `filename="model"` from matching.
+_MODEL_PART = re.compile(rb'\bname="model"\r\n(?:[^\r\n]+\r\n)*\r\n', re.IGNORECASE)
 
 
 @dataclass(slots=True)
@@ -99,4 +101,5 @@ def with_model(body: InferenceBody, content_type: bytes, model: str) -> bytes:
     if header is None or boundary is None:
         return body.raw
     end = body.raw.find(b"\r\n--" + boundary.group(1), header.end())
-    return body.raw[: header.end()] + model.encode() + body.raw[end:]
+    rest = body.raw[end:] if end >= 0 else b""
+    return body.raw[: header.end()] + model.encode() + rest
