@@ -18,6 +18,7 @@ from tests.support.procs import (
     LOCALHOST,
     child_env,
     children_of,
+    fake_upstream_argv,
     free_port,
     http_json,
     kill_group,
@@ -31,14 +32,9 @@ SWAPGATE = str(Path(sys.executable).parent / "swapgate")
 
 def fake_cmd(model: str, **flags: object) -> str:
     """A `cmd:` line that starts the fake upstream for `model` on ${PORT}."""
-    argv = [sys.executable, "-m", "bench.fake_upstream", "--port", "${PORT}", "--model", model]
-    for name, value in flags.items():
-        flag = "--" + name.replace("_", "-")
-        if value is True:
-            argv.append(flag)
-        elif value is not None and value is not False:
-            argv += [flag, str(value)]
-    return " ".join(shlex.quote(a) if a != "${PORT}" else a for a in argv)
+    argv = fake_upstream_argv(0, model=model, **flags)
+    argv[argv.index("--port") + 1] = "${PORT}"
+    return " ".join(a if a == "${PORT}" else shlex.quote(a) for a in argv)
 
 
 @dataclass(slots=True)

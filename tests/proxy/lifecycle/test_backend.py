@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shlex
 import signal
-import sys
 import time
-from collections.abc import AsyncIterator, Coroutine
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -19,32 +17,14 @@ from proxy.errors import BackendStartFailed, ConcurrencyLimited
 from proxy.events import StateChanged
 from proxy.lifecycle.backend import Backend, BackendEnv
 from proxy.lifecycle.state import BackendState
-from tests.support.procs import REPO_ROOT, children_of, free_port, http_json, pids_alive
+from tests.support.procs import children_of, http_json, pids_alive
 from tests.support.procs import wait_until_async as wait_for_condition
+from tests.support.specs import fake_spec as spec
+from tests.support.specs import run
 
 pytestmark = pytest.mark.integration
 
-T = TypeVar("T")
 _S = BackendState
-FAKE = f"{shlex.quote(sys.executable)} -m bench.fake_upstream --port ${{PORT}}"
-
-
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run one async test body on a fresh event loop."""
-    return asyncio.run(coro)
-
-
-def spec(model_id: str = "a", flags: str = "", **kw: Any) -> ModelSpec:
-    """A model served by bench.fake_upstream on a fresh port."""
-    kw.setdefault("unload_timeout_s", 5.0)
-    return ModelSpec(
-        id=model_id,
-        cmd=f"{FAKE} --model {model_id} {flags}",
-        proxy="http://127.0.0.1:${PORT}",
-        port=free_port(),
-        env=(("PYTHONPATH", str(REPO_ROOT)),),
-        **kw,
-    )
 
 
 class Harness:

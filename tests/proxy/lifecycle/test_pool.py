@@ -6,45 +6,25 @@ import asyncio
 import contextlib
 import logging
 import os
-import shlex
 import signal
 import socket
-import sys
 import time
-from collections.abc import AsyncIterator, Coroutine
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from proxy.config.model import Config, ModelSpec
 from proxy.errors import BackendStartFailed, ConcurrencyLimited, ModelNotFound, ShuttingDown
 from proxy.lifecycle.pool import BackendPool
 from proxy.lifecycle.state import BackendState
-from tests.support.procs import REPO_ROOT, children_of, free_port, http_json, pids_alive
+from tests.support.procs import children_of, http_json, pids_alive
 from tests.support.procs import wait_until_async as wait_for_condition
+from tests.support.specs import fake_spec as spec
+from tests.support.specs import run
 
 pytestmark = pytest.mark.integration
 
-T = TypeVar("T")
 _S = BackendState
-FAKE = f"{shlex.quote(sys.executable)} -m bench.fake_upstream --port ${{PORT}}"
-
-
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run one async test body on a fresh event loop."""
-    return asyncio.run(coro)
-
-
-def spec(model_id: str, flags: str = "", **kw: Any) -> ModelSpec:
-    """A model served by bench.fake_upstream on a fresh preferred port."""
-    kw.setdefault("unload_timeout_s", 5.0)
-    kw.setdefault("port", free_port())
-    return ModelSpec(
-        id=model_id,
-        cmd=f"{FAKE} --model {model_id} {flags}",
-        proxy="http://127.0.0.1:${PORT}",
-        env=(("PYTHONPATH", str(REPO_ROOT)),),
-        **kw,
-    )
 
 
 class Output:
