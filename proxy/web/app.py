@@ -11,12 +11,13 @@ from proxy.config.model import Config
 from proxy.errors import SwapgateError
 from proxy.loghub import LogHub
 from proxy.web import admin
+from proxy.web.cors import cors_preflight
 from proxy.web.envelope import error_response
 from proxy.web.gateway import Gateway
 from proxy.web.inference import INFERENCE_PATHS, handle_inference, handle_upstream
 
 GatewayHandler = Callable[[Gateway, Request], Awaitable[Response]]
-_ANY_METHOD = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+_ANY_METHOD = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
 
 
 class _NotFound(SwapgateError):
@@ -39,10 +40,14 @@ def build_app(config: Config, hub: LogHub) -> tuple[Application, Gateway]:
     app.on_start += on_start
     app.on_stop += on_stop
 
+    paths: list[str] = []
+
     def add(methods: tuple[str, ...], path: str, handler: GatewayHandler) -> None:
         bound = gateway.guarded(partial(handler, gateway))
         for method in methods:
             app.router.add(method, path, bound)
+        if path not in paths:
+            paths.append(path)
 
     for path in INFERENCE_PATHS:
         add(("POST",), path, handle_inference)
@@ -58,6 +63,12 @@ def build_app(config: Config, hub: LogHub) -> tuple[Application, Gateway]:
     add(("GET",), "/logs", admin.logs)
     add(("GET",), "/logs/stream", admin.logs_stream)
     add(("GET",), "/logs/stream/*", admin.logs_stream)
+
+    async def preflight(request: Request) -> Response:
+        return cors_preflight(request)
+
+    for path in paths:  # any endpoint answers a CORS preflight, as in llama-swap
+        app.router.add("OPTIONS", path, preflight)
 
     async def not_found(request: Request) -> Response:
         msg = f"no endpoint {request.method} {request.scope['path']}; see README for the API"

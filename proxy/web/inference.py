@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from http import HTTPStatus
 
 from blacksheep import Request, Response
 
@@ -117,6 +118,8 @@ async def handle_upstream(gateway: Gateway, request: Request) -> Response:
     """
     tail = request.scope["path"].removeprefix("/upstream/")
     spec, rest = _split_model_path(gateway, tail)
+    if rest == "/" and not tail.endswith("/"):
+        return _redirect_to_slash(request, tail)
     raw = await read_body(request, gateway.config.max_request_bytes)
     lease = await gateway.pool.acquire(spec.id)
     query: bytes = request.scope.get("query_string", b"")
@@ -124,6 +127,19 @@ async def handle_upstream(gateway: Gateway, request: Request) -> Response:
     return await forward(
         gateway.clients, lease, spec.max_connections, request, path_qs, raw or None
     )
+
+
+def _redirect_to_slash(request: Request, tail: str) -> Response:
+    """/upstream/{model} -> /upstream/{model}/ so relative links in the server's pages work;
+    308 keeps the method and body (llama-swap does the same)."""
+    query: bytes = request.scope.get("query_string", b"")
+    location = f"/upstream/{tail}/" + (f"?{query.decode('latin-1')}" if query else "")
+    status = (
+        HTTPStatus.MOVED_PERMANENTLY
+        if request.method in ("GET", "HEAD")
+        else HTTPStatus.PERMANENT_REDIRECT
+    )
+    return Response(int(status), [(b"location", location.encode())], None)
 
 
 def _split_model_path(gateway: Gateway, tail: str) -> tuple[ModelSpec, str]:

@@ -103,3 +103,28 @@ def test_logs_show_model_output_and_stream_live() -> None:
         assert status == 200
         assert "[alpha]" in text
         assert "[proxy]" in text
+
+
+def test_cors_preflight_and_upstream_slash_redirect() -> None:
+    """OPTIONS gets a permissive 204 echoing only well-formed header names; /upstream/{model}
+    redirects to its trailing-slash form (308 for POST keeps the body)."""
+    with start_swapgate(CONFIG) as gate:
+        conn = http.client.HTTPConnection(LOCALHOST, gate.port, timeout=10)
+        conn.request(
+            "OPTIONS",
+            "/v1/chat/completions",
+            headers={"Access-Control-Request-Headers": "content-type, x-foo, bad header"},
+        )
+        response = conn.getresponse()
+        response.read()
+        assert response.status == 204
+        assert response.getheader("access-control-allow-origin") == "*"
+        assert response.getheader("access-control-allow-headers") == "content-type, x-foo"
+        for method, status in (("GET", 301), ("POST", 308)):
+            conn.request(method, "/upstream/alpha?x=1", body=b"{}" if method == "POST" else None)
+            response = conn.getresponse()
+            response.read()
+            assert response.status == status
+            assert response.getheader("location") == "/upstream/alpha/?x=1"
+        conn.close()
+        assert gate.running() == {}  # neither started the model
