@@ -49,9 +49,11 @@ async def list_models(gateway: Gateway, _request: Request) -> Response:
     return json_response({"object": "list", "data": data})
 
 
-def _running_record(backend: Backend, now_mono: float, now_wall: float) -> dict[str, object]:
+def _running_record(
+    backend: Backend, now_mono: float, now_wall: float, vram: dict[int, int]
+) -> dict[str, object]:
     spec = backend.spec
-    return {
+    record: dict[str, object] = {
         "model": spec.id,
         "state": str(backend.state),
         "cmd": backend.cmd,
@@ -64,13 +66,42 @@ def _running_record(backend: Backend, now_mono: float, now_wall: float) -> dict[
         "since": round(now_wall - (now_mono - backend.since), 3),
         "inFlight": backend.in_flight,
     }
+    if vram and backend.pid in vram:
+        record["vramMiB"] = vram[backend.pid]
+    return record
 
 
 async def running(gateway: Gateway, _request: Request) -> Response:
-    """GET /running: llama-swap's shape plus pid, port, since (unix time) and inFlight."""
+    """GET /running: llama-swap's shape plus pid, port, since (unix time), inFlight and, on a
+    GPU machine, vramMiB (the server's GPU memory per NVML)."""
     now_mono, now_wall = time.monotonic(), time.time()
-    records = [_running_record(b, now_mono, now_wall) for b in gateway.pool.running().values()]
+    vram = gateway.gpu.used_mib_by_pid()
+    records = [
+        _running_record(b, now_mono, now_wall, vram) for b in gateway.pool.running().values()
+    ]
     return json_response({"running": records})
+
+
+async def gpu(gateway: Gateway, _request: Request) -> Response:
+    """GET /api/gpu: each GPU's memory and which model holds how much; degrades cleanly."""
+    owners = {b.pid: model for model, b in gateway.pool.running().items() if b.pid is not None}
+    devices = [
+        {
+            "index": d.index,
+            "name": d.name,
+            "totalMiB": d.total_mib,
+            "usedMiB": d.used_mib,
+            "freeMiB": d.free_mib,
+            "processes": [
+                {"pid": p.pid, "usedMiB": p.used_mib, "model": owners.get(p.pid)}
+                for p in d.processes
+            ],
+        }
+        for d in gateway.gpu.devices()
+    ]
+    return json_response(
+        {"available": gateway.gpu.available, "reason": gateway.gpu.reason, "devices": devices}
+    )
 
 
 async def unload_all(gateway: Gateway, _request: Request) -> Response:

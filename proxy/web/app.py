@@ -57,6 +57,7 @@ def build_app(config: Config, hub: LogHub) -> tuple[Application, Gateway]:
     add(("POST",), "/api/models/unload", admin.unload_all)
     add(("POST",), "/api/models/unload/*", admin.unload_one)
     add(("GET",), "/unload", admin.unload_all_legacy)
+    add(("GET",), "/api/gpu", admin.gpu)
     add(("GET",), "/api/routes", admin.route_stats)
     add(("POST",), "/api/routes/reset", admin.reset_route_stats)
     add(("GET",), "/health", admin.health)

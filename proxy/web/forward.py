@@ -103,6 +103,10 @@ async def forward(
     if length is not None and length <= _READ_WHOLE_LIMIT and _EVENT_STREAM not in content_type:
         try:
             data = await read_body(upstream, lease.model)
+        except SwapgateError as exc:
+            if tap is not None:
+                tap.done(int(exc.status))
+            raise
         finally:
             watch.close()
             upstream.release()

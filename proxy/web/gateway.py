@@ -10,6 +10,7 @@ from blacksheep import Request, Response
 
 from proxy.config.model import Config
 from proxy.errors import SwapgateError
+from proxy.gpu import GpuProbe
 from proxy.lifecycle.pool import BackendPool
 from proxy.loghub import LogHub
 from proxy.routestats import RouteStats
@@ -36,6 +37,7 @@ class Gateway:
             config.routes, names, rewrite_default=config.rewrite_response_model
         )
         self.route_stats = RouteStats()
+        self.gpu = GpuProbe()
         # Header facts are only built when some rule looks at headers.
         self.router_reads_headers = any(rule.match.headers for rule in config.routes) or any(
             rule.sticky is not None for rule in config.routes
@@ -63,6 +65,7 @@ class Gateway:
         self._stopped = True
         await self.pool.shutdown(0.0)
         await self.clients.close()
+        self.gpu.close()
 
     def guarded(self, handler: Handler) -> Handler:
         """Wrap a handler so a SwapgateError becomes its OpenAI-shaped error response."""
