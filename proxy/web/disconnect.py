@@ -1,7 +1,8 @@
 """Notice a client that hung up, so the upstream request is dropped at once.
 
 Once the request body has been read, the next ASGI `receive()` only returns when the client
-disconnects; one watcher task per forwarded request waits for exactly that.
+disconnects; a watcher task waits for exactly that. Most requests finish within milliseconds,
+so the watcher starts only after a short delay: a quick request costs one timer, not a task.
 """
 
 from __future__ import annotations
@@ -16,62 +17,75 @@ from blacksheep import Request
 T = TypeVar("T")
 Receive = Callable[[], Awaitable[MutableMapping[str, object]]]
 
+# Long enough that short requests never start a watcher; short next to a generation.
+WATCH_AFTER_S = 0.05
+
 
 class DisconnectWatch:
-    """Resolves `gone` when the client disconnects; runs `on_gone` callbacks then."""
+    """`gone` becomes true when the client disconnects; `on_gone` callbacks run then."""
 
-    def __init__(self, receive: Receive | None) -> None:
-        self.gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    __slots__ = ("_callbacks", "_receive", "_task", "_timer", "gone")
+
+    def __init__(self, receive: Receive | None, delay_s: float = WATCH_AFTER_S) -> None:
+        self.gone = False
+        self._receive = receive
         self._callbacks: list[Callable[[], None]] = []
-        self._task = None if receive is None else asyncio.create_task(self._watch(receive))
+        self._task: asyncio.Task[None] | None = None
+        self._timer = (
+            None if receive is None else asyncio.get_running_loop().call_later(delay_s, self._start)
+        )
 
     @classmethod
     def for_request(cls, request: Request) -> DisconnectWatch:
-        content = request.content
-        receive: Receive | None = getattr(content, "receive", None)
+        receive: Receive | None = getattr(request.content, "receive", None)
         return cls(receive)
 
+    def _start(self) -> None:
+        self._timer = None
+        if self._receive is not None:
+            self._task = asyncio.create_task(self._watch(self._receive))
+
     async def _watch(self, receive: Receive) -> None:
-        while True:
-            message = await receive()
-            if message.get("type") == "http.disconnect":
-                break
-        if not self.gone.done():
-            self.gone.set_result(None)
-        for callback in self._callbacks:
+        while (await receive()).get("type") != "http.disconnect":
+            pass
+        self.gone = True
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
             callback()
 
     def on_gone(self, callback: Callable[[], None]) -> None:
-        if self.gone.done():
+        if self.gone:
             callback()
         else:
             self._callbacks.append(callback)
 
     def close(self) -> None:
-        """Stop watching (the response is complete)."""
+        """Stop watching (the response is complete or failed)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._task is not None and not self._task.done():
             self._task.cancel()
-        if not self.gone.done():
-            self.gone.cancel()
         self._callbacks.clear()
 
     async def unless_gone(self, work: Awaitable[T]) -> T | None:
-        """The result of `work`, or None (and `work` cancelled) if the client leaves first."""
-        task = asyncio.ensure_future(work)
+        """The result of `work`, or None (and `work` cancelled) if the client leaves first.
+
+        No extra task: a disconnect cancels the task running this coroutine, and the
+        cancellation is taken back here (Task.uncancel) so it never escapes as our own.
+        """
+        current = asyncio.current_task()
+        if current is None or self._receive is None:
+            return await work
 
         def cancel() -> None:
-            task.cancel()
+            current.cancel()
 
         self.on_gone(cancel)
         try:
-            return await task
+            return await work
         except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if (
-                self.gone.done()
-                and not self.gone.cancelled()
-                and not (current and current.cancelling())
-            ):
+            if self.gone and current.uncancel() == 0:
                 return None
             raise
         finally:

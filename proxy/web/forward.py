@@ -158,7 +158,7 @@ def _relay(
                 yield chunk
             completed = True
         except UpstreamError as exc:
-            if not watch.gone.done():  # else we closed it ourselves: the client left
+            if not watch.gone:  # else we closed it ourselves: the client left
                 log.warning("%s", exc.message)
                 if is_sse:
                     yield sse_error_event(exc)
