@@ -1,7 +1,8 @@
 """Readiness probe: poll a server's health endpoint until 200, racing the child's exit.
 
-Polls start at 10 ms and back off gently to 100 ms, so a server healthy 35 ms after spawn is
-serving within a poll or two (not after a fixed sleep). The only aiohttp user in lifecycle/.
+Polls every 10 ms for the first two seconds (most small servers are healthy by then, and a
+late poll is added straight to the user's wait), then back off gently to 100 ms for servers
+that load for minutes. The only aiohttp user in lifecycle/.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from http import HTTPStatus
 
 import aiohttp
 
-_FIRST_INTERVAL_S = 0.01
+_FAST_INTERVAL_S = 0.01
+_FAST_PHASE_S = 2.0
 _MAX_INTERVAL_S = 0.1
-_BACKOFF = 1.3
+_BACKOFF = 1.2
 _PROBE_TIMEOUT_S = 2.0
 
 
@@ -35,8 +37,9 @@ async def wait_healthy(
     """
     if url is None:
         return
-    deadline = time.monotonic() + timeout_s
-    interval = _FIRST_INTERVAL_S
+    started = time.monotonic()
+    deadline = started + timeout_s
+    interval = _FAST_INTERVAL_S
     while not exited.done():
         if await _probe(session, url):
             return
@@ -46,7 +49,8 @@ async def wait_healthy(
             raise HealthTimeout(msg)
         # Sleep, but wake at once if the child dies meanwhile.
         await asyncio.wait([exited], timeout=min(interval, remaining))
-        interval = min(interval * _BACKOFF, _MAX_INTERVAL_S)
+        if time.monotonic() - started > _FAST_PHASE_S:
+            interval = min(interval * _BACKOFF, _MAX_INTERVAL_S)
 
 
 async def _probe(session: aiohttp.ClientSession, url: str) -> bool:

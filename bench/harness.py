@@ -1,0 +1,231 @@
+"""Direct versus through-swapgate comparison: the workload, its rounds and its results.
+
+The same closed-loop workload runs against the upstream directly and through swapgate in
+alternated rounds; every figure is reported for both, and each overhead is the median of the
+per-round overhead percentages (see :func:`bench.stats.median_of_ratios`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+
+import aiohttp
+
+from bench import stack as st
+from bench.loadgen import RequestResult, RunResult, Summary, Workload, run_load
+from bench.report import Progress, fmt, pct, table
+from bench.stats import Target, median, median_of_ratios, overhead_pct, round_order
+
+BENCH_MODEL = "bench"
+# (field of Summary, label, higher is better)
+METRICS: tuple[tuple[str, str, bool], ...] = (
+    ("ttft_p50_ms", "median TTFT (ms)", False),
+    ("latency_p99_ms", "p99 latency (ms)", False),
+    ("tokens_per_s", "tokens/s", True),
+)
+CONNECT_PROBES = 30
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How much load to run: per round either ``requests`` or ``duration_s``."""
+
+    concurrency: Sequence[int] = (1, 16, 64)
+    rounds: int = 3
+    duration_s: float | None = 4.0
+    requests: int | None = None
+    stream: bool = True
+    max_tokens: int | None = None
+
+
+@dataclass
+class LevelResult:
+    """The rounds of one concurrency level, pooled figures and the overheads."""
+
+    concurrency: int
+    rounds: list[dict[Target, Summary]] = field(default_factory=list)
+    pooled: dict[Target, Summary] = field(default_factory=dict)
+    overhead: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, object]:
+        """The level as plain JSON data."""
+        return {
+            "concurrency": self.concurrency,
+            "direct": asdict(self.pooled[Target.DIRECT]),
+            "via": asdict(self.pooled[Target.VIA]),
+            "overhead_pct": self.overhead,
+            "rounds": [{t.value: asdict(s) for t, s in r.items()} for r in self.rounds],
+        }
+
+
+def workloads(direct_url: str, via_url: str, model: str, plan: Plan) -> dict[Target, Workload]:
+    """The same workload aimed at each target."""
+    return {
+        target: Workload(url, model, stream=plan.stream, max_tokens=plan.max_tokens)
+        for target, url in ((Target.DIRECT, direct_url), (Target.VIA, via_url))
+    }
+
+
+async def run_level(
+    targets: Mapping[Target, Workload],
+    concurrency: int,
+    plan: Plan,
+    progress: Progress | None = None,
+) -> LevelResult:
+    """Run ``plan.rounds`` alternated pairs of runs at one concurrency level."""
+    level = LevelResult(concurrency)
+    merged = {t: RunResult() for t in targets}
+    for t, workload in targets.items():  # warm both paths' connection pools first
+        await run_load(workload, concurrency, requests=concurrency)
+        if progress is not None:
+            progress.step(0, f"c={concurrency} warm-up {t.value}")
+    level.rounds = [{} for _ in range(plan.rounds)]
+    for index, target in round_order(plan.rounds):
+        on_result = _progress_hook(progress, plan) if progress is not None else None
+        run = await run_load(
+            targets[target],
+            concurrency,
+            requests=plan.requests,
+            duration_s=plan.duration_s,
+            on_result=on_result,
+        )
+        level.rounds[index][target] = Summary.of(run)
+        merged[target].results.extend(run.results)
+        merged[target].wall_s += run.wall_s
+        if progress is not None and plan.requests is None:
+            progress.step(1, f"c={concurrency} round {index + 1} {target.value}")
+    level.pooled = {t: Summary.of(r) for t, r in merged.items()}
+    level.overhead = overheads(level.rounds)
+    return level
+
+
+def _progress_hook(progress: Progress, plan: Plan) -> Callable[[RequestResult], None] | None:
+    if plan.requests is None:
+        return None  # duration runs advance the bar once per round instead
+
+    def hook(_result: RequestResult) -> None:
+        progress.step()
+
+    return hook
+
+
+def overheads(rounds: Sequence[Mapping[Target, Summary]]) -> dict[str, float]:
+    """Each metric's median over rounds of the per-round overhead %."""
+    out: dict[str, float] = {}
+    for name, _label, higher in METRICS:
+        pairs = [
+            (float(getattr(r[Target.DIRECT], name)), float(getattr(r[Target.VIA], name)))
+            for r in rounds
+        ]
+        out[name] = median_of_ratios(pairs, higher_is_better=higher)
+    return out
+
+
+async def connection_ms(base_url: str, probes: int = CONNECT_PROBES) -> float:
+    """Median ms of a GET /v1/models on a brand-new TCP connection each time.
+
+    It prices what a client pays to open a connection and get a trivial answer, which a pooled
+    run never shows.
+    """
+    samples: list[float] = []
+    for _ in range(probes):
+        connector = aiohttp.TCPConnector(force_close=True)
+        async with aiohttp.ClientSession(connector=connector, trust_env=False) as session:
+            start = time.perf_counter()
+            async with session.get(base_url.rstrip("/") + "/v1/models") as resp:
+                await resp.read()
+            samples.append((time.perf_counter() - start) * 1000)
+    return median(samples)
+
+
+async def start_default_target(
+    stack: st.Stack, *, inject_delay_ms: float = 0.0, fake_args: Sequence[str] = ()
+) -> tuple[str, str]:
+    """swapgate starting the fake upstream itself; returns (direct URL, via URL).
+
+    The direct URL is the very upstream swapgate proxies to (read from GET /running), so both
+    sides measure the same process.
+    """
+    args = list(fake_args) or st.realistic_fake_args()
+    model = {
+        "cmd": " ".join([*st.fake_cmd(BENCH_MODEL, "${PORT}"), *args]),
+        "checkEndpoint": "/health",
+        "maxConnections": 256,  # more than the largest concurrency: never queue in the pool
+    }
+    env = {"SWAPGATE_TEST_INJECT_DELAY_MS": str(inject_delay_ms)} if inject_delay_ms else {}
+    proc, via = stack.start_swapgate({BENCH_MODEL: model}, env=env)
+    try:
+        await st.wait_ready(via + "/health", proc)
+        await run_load(Workload(via, BENCH_MODEL), 1, requests=1)  # loads the model
+        direct, upstream_pid = await st.running_backend(via, BENCH_MODEL)
+    except (RuntimeError, TimeoutError) as exc:
+        msg = f"{exc}\n--- swapgate log ---\n{stack.log_tail(proc)}"
+        raise RuntimeError(msg) from exc
+    if stack.pin_cores:
+        # swapgate's children inherit its core; the upstream belongs with the load generator.
+        st.pin(upstream_pid, st.LOAD_CORE)
+    return direct, via
+
+
+def pin_self() -> None:
+    """Move this process (the load generator) to the load core."""
+    os.sched_setaffinity(0, {st.LOAD_CORE})
+
+
+@dataclass
+class Comparison:
+    """A whole direct-versus-swapgate run."""
+
+    direct_url: str
+    via_url: str
+    model: str
+    plan: Plan
+    levels: list[LevelResult]
+    connect_ms: dict[Target, float]
+
+    def to_json(self) -> dict[str, object]:
+        """The run as plain JSON data (the ``--json`` file)."""
+        d, v = self.connect_ms[Target.DIRECT], self.connect_ms[Target.VIA]
+        return {
+            "direct_url": self.direct_url,
+            "via_url": self.via_url,
+            "model": self.model,
+            "plan": {**asdict(self.plan), "concurrency": list(self.plan.concurrency)},
+            "levels": [lv.to_json() for lv in self.levels],
+            "connection": {"direct_ms": d, "via_ms": v, "overhead_pct": overhead_pct(d, v)},
+        }
+
+    def render(self) -> str:
+        """The run as a text table."""
+        rows: list[list[str]] = []
+        for level in self.levels:
+            d, v = level.pooled[Target.DIRECT], level.pooled[Target.VIA]
+            tag = f"c={level.concurrency:<3}"
+            for name, label, _higher in METRICS:
+                cells = [fmt(float(getattr(d, name))), fmt(float(getattr(v, name)))]
+                rows.append([f"{tag} {label}", *cells, pct(level.overhead[name])])
+            rows.append(
+                [
+                    f"{tag} requests (errors)",
+                    f"{d.requests} ({d.errors})",
+                    f"{v.requests} ({v.errors})",
+                    "",
+                ]
+            )
+        cd, cv = self.connect_ms[Target.DIRECT], self.connect_ms[Target.VIA]
+        label = "new connection + GET /v1/models (ms)"
+        rows.append([label, fmt(cd, 2), fmt(cv, 2), pct(overhead_pct(cd, cv))])
+        return table(["metric", "direct", "via swapgate", "overhead"], rows)
+
+
+async def run_comparison(
+    direct_url: str, via_url: str, model: str, plan: Plan, progress: Progress | None
+) -> Comparison:
+    """Every level of ``plan``, then the new-connection probe on both targets."""
+    targets = workloads(direct_url, via_url, model, plan)
+    levels = [await run_level(targets, c, plan, progress) for c in plan.concurrency]
+    connect = {t: await connection_ms(w.base_url) for t, w in targets.items()}
+    return Comparison(direct_url, via_url, model, plan, levels, connect)

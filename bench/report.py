@@ -1,0 +1,94 @@
+"""Output of the benchmark: aligned text tables, a stderr progress bar and JSON files.
+
+Only formatting lives here; the numbers come from the modules that measure them.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+Cell = str | float | int | None
+
+
+def fmt(value: Cell, digits: int = 1) -> str:
+    """A table cell: numbers rounded, NaN and None as a dash."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "-"
+        return f"{value:,.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return value
+
+
+def pct(value: float) -> str:
+    """An overhead percentage with its sign."""
+    return "-" if math.isnan(value) else f"{value:+.1f}%"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A plain aligned table: first column left-aligned, the rest right-aligned."""
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(parts).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(headers), rule, *(line(r) for r in rows)])
+
+
+def write_json(path: str | Path, data: object) -> None:
+    """Write ``data`` as indented JSON; NaN becomes null (JSON has no NaN)."""
+    Path(path).write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
+
+
+@dataclass
+class Progress:
+    """A one-line progress bar on stderr, redrawn at most ten times a second.
+
+    It is silent when stderr is not a terminal, so CI logs and captured output stay clean.
+    """
+
+    total: int
+    label: str = ""
+    width: int = 30
+    done: int = 0
+    enabled: bool = field(default_factory=lambda: sys.stderr.isatty())
+    _last: float = 0.0
+
+    def step(self, count: int = 1, label: str | None = None) -> None:
+        """Advance by ``count`` and redraw if due."""
+        self.done += count
+        if label is not None:
+            self.label = label
+        now = time.monotonic()
+        if self.enabled and (now - self._last >= 0.1 or self.done >= self.total):
+            self._last = now
+            self._draw()
+
+    def _draw(self) -> None:
+        frac = min(1.0, self.done / self.total) if self.total else 1.0
+        filled = int(frac * self.width)
+        bar = "#" * filled + "." * (self.width - filled)
+        sys.stderr.write(f"\r[{bar}] {frac * 100:5.1f}% {self.label[:40]:<40}")
+        sys.stderr.flush()
+
+    def finish(self) -> None:
+        """End the bar's line."""
+        if self.enabled:
+            self._draw()
+            sys.stderr.write("\n")
+            sys.stderr.flush()
