@@ -4,6 +4,7 @@
     ├── BadRequest              400 invalid_request_error
     │   └── BodyTooLarge        413
     ├── ModelNotFound           404
+    ├── EndpointNotFound        404
     ├── ConcurrencyLimited      429
     ├── UpstreamError           502 (refused, reset, died before answering)
     │   └── UpstreamTimeout     504
@@ -57,6 +58,14 @@ class ModelNotFound(SwapgateError):
     status = HTTPStatus.NOT_FOUND
     error_type = "invalid_request_error"
     code = "model_not_found"
+
+
+class EndpointNotFound(SwapgateError):
+    """No endpoint at that method and path."""
+
+    status = HTTPStatus.NOT_FOUND
+    error_type = "invalid_request_error"
+    code = "not_found"
 
 
 class ConcurrencyLimited(SwapgateError):

@@ -8,7 +8,7 @@ from functools import partial
 from blacksheep import Application, Request, Response
 
 from proxy.config.model import Config
-from proxy.errors import SwapgateError
+from proxy.errors import EndpointNotFound
 from proxy.loghub import LogHub
 from proxy.web import admin
 from proxy.web.cors import cors_preflight
@@ -18,12 +18,6 @@ from proxy.web.inference import INFERENCE_PATHS, handle_inference, handle_upstre
 
 GatewayHandler = Callable[[Gateway, Request], Awaitable[Response]]
 _ANY_METHOD = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
-
-
-class _NotFound(SwapgateError):
-    status = SwapgateError.status.NOT_FOUND
-    error_type = "invalid_request_error"
-    code = "not_found"
 
 
 def build_app(config: Config, hub: LogHub) -> tuple[Application, Gateway]:
@@ -73,7 +67,7 @@ def build_app(config: Config, hub: LogHub) -> tuple[Application, Gateway]:
 
     async def not_found(request: Request) -> Response:
         msg = f"no endpoint {request.method} {request.scope['path']}; see README for the API"
-        return error_response(_NotFound(msg))
+        return error_response(EndpointNotFound(msg))
 
     app.router.fallback = not_found
     return app, gateway
