@@ -1,7 +1,7 @@
 """``python -m bench`` (and ``swapgate bench``): direct versus through-swapgate benchmarks.
 
 Without a subcommand it runs the latency/throughput comparison; ``swap``, ``saturation``,
-``compare`` and ``gate`` run the other benchmarks (each has its own ``--help``).
+``compare``, ``gate`` and ``memory`` run the other benchmarks (each has its own ``--help``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from bench import stack as st
 from bench.harness import Plan, pin_self, run_comparison, start_default_target
 from bench.report import Progress, write_json
 
-SUBCOMMANDS = ("swap", "saturation", "compare", "gate")
+SUBCOMMANDS = ("swap", "saturation", "compare", "gate", "memory")
 
 
 def _int_list(text: str) -> list[int]:
@@ -89,6 +89,10 @@ def _subcommand(name: str) -> Callable[[Sequence[str]], int]:
         from bench.saturation import main as saturation_main
 
         return saturation_main
+    if name == "memory":
+        from bench.memory import main as memory_main
+
+        return memory_main
     if name == "compare":
         from bench.compare import main as compare_main
 
