@@ -3,6 +3,7 @@
     SwapgateError
     ├── BadRequest              400 invalid_request_error
     │   └── BodyTooLarge        413
+    ├── Unauthorized            401
     ├── ModelNotFound           404
     ├── EndpointNotFound        404
     ├── ConcurrencyLimited      429
@@ -50,6 +51,14 @@ class BodyTooLarge(BadRequest):
 
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
     code = "request_too_large"
+
+
+class Unauthorized(SwapgateError):
+    """apiKeys are configured and the request carries none of them."""
+
+    status = HTTPStatus.UNAUTHORIZED
+    error_type = "invalid_request_error"
+    code = "invalid_api_key"
 
 
 class ModelNotFound(SwapgateError):

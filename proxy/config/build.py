@@ -40,8 +40,10 @@ CORE_KEYS = (
     "maxRequestBytes", "shutdownTimeout", "rewriteResponseModel", "routes",
 )  # fmt: skip
 # llama-swap sections swapgate reads and reports but does not act on yet.
+# llama-swap sections swapgate acts on (groups: eviction; hooks: preload; apiKeys: auth).
+ACTED_ON_KEYS = ("groups", "hooks", "apiKeys")
 LATER_KEYS = (
-    "hooks", "peers", "apiKeys", "matrix", "profiles", "selectors", "routing",
+    "peers", "matrix", "profiles", "selectors", "routing",
     "logRequests", "logToStdout", "logTimeFormat", "metricsMaxInMemory", "captureBuffer",
     "performance", "store", "ui", "upstream",
 )  # fmt: skip
@@ -50,14 +52,14 @@ NOT_EXPANDED = ("macros", "models", "routes")
 
 def build_config(data: dict[str, object], source: str, out: Collector) -> Config:
     """Check everything, collecting issues in `out`; the result is only valid without errors."""
-    warn_unknown(out, (), data, (*CORE_KEYS, "groups", *LATER_KEYS))
+    warn_unknown(out, (), data, (*CORE_KEYS, *ACTED_ON_KEYS, *LATER_KEYS))
     declared = parse_macros(data.get("macros"), ("macros",), out)
     macros = resolve_chain(declared)
     table = dict(macros)
     top = {
         k: (v if k in NOT_EXPANDED else expand(v, table))
         for k, v in data.items()
-        if k in (*CORE_KEYS, "groups", *LATER_KEYS)
+        if k in (*CORE_KEYS, *ACTED_ON_KEYS, *LATER_KEYS)
     }
     for where, name in leftover_macros({k: v for k, v in top.items() if k not in NOT_EXPANDED}, ()):
         out.error(where, f"unknown macro '${{{name}}}' — define it under macros")
@@ -115,6 +117,8 @@ def build_config(data: dict[str, object], source: str, out: Collector) -> Config
         ),
         rewrite_response_model=rewrite_default,
         routes=tuple(routes),
+        api_keys=_api_keys(raw.get("apiKeys")),
+        preload=_preload(raw.get("hooks")),
         macros=tuple(
             (name, str(value) if isinstance(value, str) else to_str(value))
             for name, value in macros
@@ -140,6 +144,16 @@ def _routes(
     for issue in warnings:
         out.warn(parse_path(issue.path), issue.message)
     return rules
+
+
+def _api_keys(raw: object) -> tuple[str, ...]:
+    return tuple(str(key) for key in raw) if isinstance(raw, list) else ()
+
+
+def _preload(raw: object) -> tuple[str, ...]:
+    startup = raw.get("on_startup") if isinstance(raw, dict) else None
+    names = startup.get("preload") if isinstance(startup, dict) else None
+    return tuple(str(name) for name in names) if isinstance(names, list) else ()
 
 
 def to_str(value: object) -> str:

@@ -86,6 +86,8 @@ class Config:
     alias_index: Mapping[str, str] = field(default_factory=dict)  # alias -> model id
     raw_sections: Mapping[str, JSONValue] = field(default_factory=_empty_mapping)
     routes: tuple[Rule, ...] = ()  # validated `routes` rules, compiled by the HTTP layer
+    api_keys: tuple[str, ...] = ()  # non-empty: every endpoint but /health needs one of them
+    preload: tuple[str, ...] = ()  # model ids started in the background at startup
 
     def resolve(self, name: str) -> ModelSpec | None:
         """The model a client name refers to: a model id first, then an alias."""

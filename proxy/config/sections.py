@@ -68,10 +68,18 @@ def fmt_group(gid: str) -> str:
 def read_hooks(
     raw: object, path: Path, resolve: Mapping[str, str], out: Collector
 ) -> dict[str, JSONValue]:
-    """`hooks.on_startup.preload`: model names (aliases resolved, unknown ones dropped)."""
+    """`hooks.on_startup.preload`: model names (aliases resolved; unknown ones dropped with a
+    warning, as llama-swap skips them)."""
     section = read_map(out, path, raw)
     startup = read_map(out, (*path, "on_startup"), section.get("on_startup"))
     names = read_str_list(out, (*path, "on_startup", "preload"), startup.get("preload"))
+    for i, name in enumerate(names):
+        if name.strip() not in resolve:
+            known = ", ".join(sorted(resolve))
+            out.warn(
+                (*path, "on_startup", "preload", i),
+                f'unknown model "{name}"; known models: {known} — it will not be preloaded',
+            )
     preload = [resolve[n.strip()] for n in names if n.strip() in resolve]
     return {"on_startup": {"preload": list(preload) or None}}
 

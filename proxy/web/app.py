@@ -36,8 +36,10 @@ def build_app(config: Config, hub: LogHub) -> tuple[Application, Gateway]:
 
     paths: list[str] = []
 
-    def add(methods: tuple[str, ...], path: str, handler: GatewayHandler) -> None:
-        bound = gateway.guarded(partial(handler, gateway))
+    def add(
+        methods: tuple[str, ...], path: str, handler: GatewayHandler, *, public: bool = False
+    ) -> None:
+        bound = gateway.guarded(partial(handler, gateway), public=public)
         for method in methods:
             app.router.add(method, path, bound)
         if path not in paths:
@@ -54,7 +56,7 @@ def build_app(config: Config, hub: LogHub) -> tuple[Application, Gateway]:
     add(("GET",), "/api/gpu", admin.gpu)
     add(("GET",), "/api/routes", admin.route_stats)
     add(("POST",), "/api/routes/reset", admin.reset_route_stats)
-    add(("GET",), "/health", admin.health)
+    add(("GET",), "/health", admin.health, public=True)
     add(("GET",), "/logs", admin.logs)
     add(("GET",), "/logs/stream", admin.logs_stream)
     add(("GET",), "/logs/stream/*", admin.logs_stream)

@@ -7,7 +7,7 @@ from http import HTTPStatus
 import orjson
 from blacksheep import Content, Response
 
-from proxy.errors import SwapgateError
+from proxy.errors import SwapgateError, Unauthorized
 
 _JSON = b"application/json"
 
@@ -22,6 +22,8 @@ def error_response(exc: SwapgateError) -> Response:
     retry_after = getattr(exc, "retry_after_s", None)
     if isinstance(retry_after, float | int):
         headers.append((b"retry-after", str(max(1, round(retry_after))).encode()))
+    if isinstance(exc, Unauthorized):
+        headers.append((b"www-authenticate", b'Bearer realm="swapgate"'))
     body = error_body(exc.message, exc.error_type, exc.code)
     return Response(int(exc.status), headers, Content(_JSON, body))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -14,6 +15,7 @@ from proxy.gpu import GpuProbe
 from proxy.lifecycle.pool import BackendPool
 from proxy.loghub import LogHub
 from proxy.routestats import RouteStats
+from proxy.web.auth import ApiKeys
 from proxy.web.envelope import error_response
 from proxy.web.upstream import UpstreamClients
 from router import compile_rules
@@ -38,6 +40,8 @@ class Gateway:
         )
         self.route_stats = RouteStats()
         self.gpu = GpuProbe()
+        self.api_keys = ApiKeys(config.api_keys)
+        self._preloading: asyncio.Task[None] | None = None
         # Header facts are only built when some rule looks at headers.
         self.router_reads_headers = any(rule.match.headers for rule in config.routes) or any(
             rule.sticky is not None for rule in config.routes
@@ -48,6 +52,19 @@ class Gateway:
 
     async def start(self) -> None:
         await self.pool.start()
+        if self.config.preload:
+            self._preloading = asyncio.create_task(self._preload(self.config.preload))
+
+    async def _preload(self, models: tuple[str, ...]) -> None:
+        """hooks.on_startup.preload: start these models in the background, in order."""
+        for model in models:
+            log.info("preloading %s", model)
+            try:
+                lease = await self.pool.acquire(model)
+            except SwapgateError as exc:
+                log.error("preloading %s failed: %s", model, exc.message)
+            else:
+                lease.release()
 
     async def drain(self, timeout_s: float) -> None:
         """Refuse new work and give in-flight requests up to `timeout_s` to finish."""
@@ -63,15 +80,21 @@ class Gateway:
         if self._stopped:
             return
         self._stopped = True
+        if self._preloading is not None:
+            self._preloading.cancel()
         await self.pool.shutdown(0.0)
         await self.clients.close()
         self.gpu.close()
 
-    def guarded(self, handler: Handler) -> Handler:
-        """Wrap a handler so a SwapgateError becomes its OpenAI-shaped error response."""
+    def guarded(self, handler: Handler, *, public: bool = False) -> Handler:
+        """Wrap a handler: check API keys (unless `public`) and turn a SwapgateError into its
+        OpenAI-shaped error response."""
+        keys = None if public or not self.api_keys else self.api_keys
 
         async def run(request: Request) -> Response:
             try:
+                if keys is not None:
+                    keys.check(request)
                 return await handler(request)
             except SwapgateError as exc:
                 return error_response(exc)
