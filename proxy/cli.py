@@ -148,7 +148,9 @@ async def serve(config: Config, host: str, port: int, level: int) -> None:
         interface=Interfaces.ASGI,
         http=HTTPModes.http1,
         backlog=2048,
-        log_level=LogLevels.warning if level > logging.DEBUG else LogLevels.debug,
+        # Granian warns that embedded mode is experimental on every start; only its errors
+        # matter to users (its debug output still shows with --log-level debug).
+        log_level=LogLevels.error if level > logging.DEBUG else LogLevels.debug,
         log_access=False,
     )
     # The request path allocates little that forms cycles: collect the young generation less
