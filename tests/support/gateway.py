@@ -10,12 +10,13 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tests.support.procs import (
     LOCALHOST,
+    LocalServer,
     child_env,
     children_of,
     fake_upstream_argv,
@@ -38,16 +39,8 @@ def fake_cmd(model: str, **flags: object) -> str:
 
 
 @dataclass(slots=True)
-class Swapgate:
+class Swapgate(LocalServer):
     """A running swapgate process and its base URL."""
-
-    proc: subprocess.Popen[bytes]
-    port: int
-    log_path: Path
-    url: str = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.url = f"http://{LOCALHOST}:{self.port}"
 
     def get(self, path: str, **kw: Any) -> tuple[int, dict[str, str], Any]:
         return http_json("GET", self.url + path, **kw)
@@ -69,9 +62,6 @@ class Swapgate:
 
     def descendants(self) -> list[int]:
         return children_of(self.proc.pid, recursive=True)
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
 
     def terminate(self, timeout: float = 20.0) -> int:
         """SIGTERM and wait for a clean exit; returns the exit code."""

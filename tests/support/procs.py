@@ -280,8 +280,8 @@ def fake_upstream_argv(port: int, **flags: object) -> list[str]:
 
 
 @dataclass(slots=True)
-class FakeUpstream:
-    """A running ``bench.fake_upstream`` process."""
+class LocalServer:
+    """A process serving HTTP on a 127.0.0.1 port, with its output in a log file."""
 
     proc: subprocess.Popen[bytes]
     port: int
@@ -291,6 +291,15 @@ class FakeUpstream:
     def __post_init__(self) -> None:
         self.url = f"http://{LOCALHOST}:{self.port}"
 
+    def output(self) -> str:
+        """Everything the process wrote to stdout and stderr so far."""
+        return self.log_path.read_text(errors="replace")
+
+
+@dataclass(slots=True)
+class FakeUpstream(LocalServer):
+    """A running ``bench.fake_upstream`` process."""
+
     def stats(self) -> dict[str, Any]:
         """The counters from ``GET /debug/stats``."""
         status, _, body = http_json("GET", self.url + "/debug/stats")
@@ -298,10 +307,6 @@ class FakeUpstream:
             msg = f"/debug/stats answered {status}: {body!r}"
             raise RuntimeError(msg)
         return body
-
-    def output(self) -> str:
-        """Everything the process wrote to stdout and stderr so far."""
-        return self.log_path.read_text(errors="replace")
 
     def is_healthy(self) -> bool:
         """True when ``/health`` answers 200 (False on any connection error)."""
