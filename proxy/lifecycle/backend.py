@@ -86,6 +86,7 @@ class Backend:
         self._idle = asyncio.Event()
         self._idle.set()
         self._cut_drain = asyncio.Event()  # set: stop waiting for in-flight requests
+        self._cut_timer: asyncio.TimerHandle | None = None
 
     def __repr__(self) -> str:
         pid = self._child.pid if self._child else None
@@ -271,9 +272,10 @@ class Backend:
             self._move(_S.STOPPING, reason)
             self._stop_task = asyncio.create_task(self._stop(drain_timeout_s))
         if self._stop_task is not None and self._state is _S.STOPPING:
-            if drain_timeout_s is not None:
+            if drain_timeout_s is not None and self._cut_timer is None:
                 # A drain already under way (swap, unload, TTL) may have no limit; ours wins.
-                asyncio.get_running_loop().call_later(drain_timeout_s, self._cut_drain.set)
+                loop = asyncio.get_running_loop()
+                self._cut_timer = loop.call_later(drain_timeout_s, self._cut_drain.set)
             await _finished(self._stop_task)
 
     def mark_stopping(self, reason: str) -> bool:
@@ -297,6 +299,9 @@ class Backend:
         )
         drained.cancel()
         cut.cancel()
+        if self._cut_timer is not None:  # it belongs to this stop only
+            self._cut_timer.cancel()
+            self._cut_timer = None
         child, self._child = self._child, None
         if child is not None:
             stop_argv = self._stop_argv(child.pid)

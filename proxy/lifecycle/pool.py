@@ -134,11 +134,16 @@ class BackendPool:
     # ---- unloading ----------------------------------------------------------------------
 
     async def unload(self, model_id: str | None = None) -> list[str]:
-        """Stop one model (or all). In-flight requests finish first. Returns what was stopped."""
+        """Stop one model (or all); returns what was stopped.
+
+        In-flight requests get up to shutdownTimeout seconds to finish: an unload frees the
+        GPU soon even while a long generation runs, without cutting short ones.
+        """
         targets = [self._backend(model_id)] if model_id else list(self.backends.values())
         stopped = [b.spec.id for b in targets if b.state is not _S.STOPPED]
+        drain_s = self._config.shutdown_timeout_s
         async with self._swap_lock:
-            await asyncio.gather(*(b.ensure_stopped(None, "unload") for b in targets))
+            await asyncio.gather(*(b.ensure_stopped(drain_s, "unload") for b in targets))
         return stopped
 
     def _ttl_of(self, backend: Backend) -> float:

@@ -133,3 +133,21 @@ def test_running_reports_llama_swap_fields() -> None:
         assert set(record) >= {"model", "state", "cmd", "proxy", "ttl", "name", "description"}
         assert record["inFlight"] == 0
         assert abs(record["since"] - time.time()) < 60
+
+
+def test_unload_gives_a_long_request_only_shutdown_timeout() -> None:
+    """An unload during a 5 s generation waits shutdownTimeout (1 s), not the whole answer."""
+    config = f"""
+shutdownTimeout: 1
+models:
+  alpha:
+    cmd: {fake_cmd("alpha", tokens=100, token_interval=0.05)}
+"""
+    with start_swapgate(config) as gate, concurrent.futures.ThreadPoolExecutor(1) as pool:
+        assert gate.chat("alpha", max_tokens=1)[0] == 200
+        pool.submit(gate.chat, "alpha")
+        wait_until(lambda: gate.running()["alpha"]["inFlight"] == 1, message="alpha in flight")
+        started = time.monotonic()
+        assert gate.post("/api/models/unload/alpha", timeout=10.0)[0] == 200
+        assert 0.9 <= time.monotonic() - started < 4.0
+        assert gate.running() == {}
