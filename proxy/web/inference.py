@@ -123,10 +123,24 @@ async def handle_upstream(gateway: Gateway, request: Request) -> Response:
     raw = await read_body(request, gateway.config.max_request_bytes)
     lease = await gateway.pool.acquire(spec.id)
     query: bytes = request.scope.get("query_string", b"")
-    path_qs = rest + ("?" + query.decode("latin-1") if query else "")
+    path_qs = _raw_rest(request, tail, rest) + ("?" + query.decode("latin-1") if query else "")
     return await forward(
         gateway.clients, lease, spec.max_connections, request, path_qs, raw or None
     )
+
+
+def _raw_rest(request: Request, tail: str, rest: str) -> str:
+    """The path after the model as the client encoded it (%-escapes kept), so the server
+    sees exactly what was sent; the decoded form only serves to find the model."""
+    raw_path: bytes | None = request.scope.get("raw_path")
+    if not raw_path:
+        return rest
+    raw_tail = raw_path.decode("latin-1").removeprefix("/upstream/")
+    consumed = tail.count("/") - rest.count("/") + 1  # path segments that named the model
+    raw_parts = raw_tail.split("/")
+    if len(raw_parts) != tail.count("/") + 1:  # an encoded '/' (%2F): keep the decoded path
+        return rest
+    return "/" + "/".join(raw_parts[consumed:])
 
 
 def _redirect_to_slash(request: Request, tail: str) -> Response:

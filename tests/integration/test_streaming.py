@@ -168,4 +168,6 @@ models:
         status, _, echo = gate.get("/upstream/org/alpha/props?x=1")
         assert status == 200
         assert (echo["method"], echo["path"], echo["query"]) == ("GET", "/props", "x=1")
+        _, _, echo = gate.get("/upstream/org/alpha/files/a%20b.txt")
+        assert echo["path"] == "/files/a%20b.txt"  # forwarded as the client encoded it
         assert gate.get("/upstream/org/nope/props")[0] == 404
