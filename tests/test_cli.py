@@ -1,9 +1,15 @@
-"""The --listen parser."""
+"""The `swapgate` command: --listen parsing, --check, --print-config and --version."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+from pathlib import Path
+
 import pytest
 from proxy.cli import parse_listen
+
+from tests.support.gateway import SWAPGATE
 
 
 @pytest.mark.parametrize(
@@ -44,3 +50,55 @@ def test_invalid_listen_addresses_raise(value: str) -> None:
     with pytest.raises(ValueError, match="expected HOST:PORT") as caught:
         parse_listen(value)
     assert repr(value) in str(caught.value)
+
+
+BAD_CONFIG = """models:
+  qwen:
+    cmd: server --port ${PORT}
+    ttl: -5
+  llama:
+    cmd: server --port ${PORT}
+    aliases: [qwen]
+"""
+
+
+def _swapgate(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [SWAPGATE, *args], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_check_accepts_a_good_config_and_lists_every_problem_of_a_bad_one(tmp_path: Path) -> None:
+    """--check exits 0 with a summary, or 1 naming each problem at its file:line and path."""
+    good = tmp_path / "good.yaml"
+    good.write_text("models:\n  qwen:\n    cmd: server --port ${PORT}\n")
+    result = _swapgate("--config", str(good), "--check")
+    assert (result.returncode, result.stdout.strip()) == (0, "config OK: 1 models")
+    bad = tmp_path / "config.yaml"
+    bad.write_text(BAD_CONFIG)
+    result = _swapgate("--config", str(bad), "--check")
+    assert result.returncode == 1
+    assert "config.yaml:4: models.qwen.ttl: must be >= 0 seconds, got -5" in result.stderr
+    assert "models.llama.aliases[0]" in result.stderr
+
+
+def test_print_config_shows_assigned_ports_and_defaults(tmp_path: Path) -> None:
+    """--print-config prints llama-swap's key names with ${PORT} assigned from startPort."""
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "startPort: 9100\nmodels:\n  b:\n    cmd: s --port ${PORT}\n  a:\n    cmd: s --port ${PORT}\n"
+    )
+    result = _swapgate("--config", str(config), "--print-config")
+    assert result.returncode == 0, result.stderr
+    effective = json.loads(result.stdout)
+    assert effective["models"]["a"]["cmd"] == "s --port 9100"
+    assert effective["models"]["b"]["proxy"] == "http://localhost:9101"
+    assert effective["healthCheckTimeout"] == 120
+
+
+def test_version_and_missing_config() -> None:
+    """--version prints the version; no --config is a usage error (exit 2)."""
+    result = _swapgate("--version")
+    assert result.returncode == 0
+    assert result.stdout.startswith("swapgate ")
+    assert _swapgate().returncode == 2
