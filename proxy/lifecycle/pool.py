@@ -95,8 +95,9 @@ class BackendPool:
                 self._raise_if_shutting_down()
                 # A start that failed while we queued fails us too, rather than spawning
                 # the broken command once per waiting request.
-                if backend.state is _S.FAILED and backend.failed_at >= arrived:
-                    raise backend.last_error or ShuttingDown("start failed")
+                failure = backend.last_error
+                if backend.state is _S.FAILED and failure and backend.failed_at >= arrived:
+                    raise failure
                 await self._evict_for(model_id)
                 await backend.ensure_ready()
                 lease = self._try_lease(backend)
