@@ -1,7 +1,8 @@
 """One child process: spawn in its own process group, capture its output, stop it for sure.
 
 The child dies with swapgate even on SIGKILL (PR_SET_PDEATHSIG), and `terminate()` always ends
-with the whole group gone: cmdStop or SIGTERM, a grace period, then SIGKILL. Imports no aiohttp.
+with the whole group gone within its bound: cmdStop or SIGTERM and the wait for the child share
+one grace period, then SIGKILL. Stdlib only; imports nothing from the project and no aiohttp.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ import os
 import shlex
 import signal
 import subprocess
-import time
 from collections.abc import Callable, Mapping, Sequence
 
 log = logging.getLogger("swapgate.child")
 
 _PR_SET_PDEATHSIG = 1
 _LIBC = ctypes.CDLL(None, use_errno=True)
-_GROUP_GONE_WAIT_S = 2.0
+# After the SIGKILL: how long the group may take to empty and the output pipe to close. It is
+# the "~1 s" that terminate() may run past its grace period (all of it, cmdStop included).
+_SETTLE_S = 1.0
+_GROUP_POLL_S = 0.01
 
 
 def _die_with_parent() -> None:
@@ -39,11 +42,36 @@ def split_command(text: str) -> list[str]:
     return shlex.split(joined)
 
 
+def group_has_live_members(pgid: int) -> bool:
+    """True while some process of group `pgid` is alive; zombies (exited, unreaped) are gone.
+
+    `killpg(pgid, 0)` is not enough: it succeeds while a zombie is still in the group, and
+    zombies linger wherever nobody reaps them (swapgate as PID 1 or as a subreaper).
+    """
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False  # the cheap answer: nothing at all is left in the group
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                raw = stat.read()
+        except OSError:  # exited between listdir and open, or not ours to read
+            continue
+        # comm may hold spaces and parentheses: the fields start after its last ')'.
+        state, _ppid, pgrp = raw[raw.rindex(b")") + 2 :].split(maxsplit=3)[:3]
+        if int(pgrp) == pgid and state not in (b"Z", b"X"):
+            return True
+    return False
+
+
 class _OutputProtocol(asyncio.Protocol):
-    """Splits the child's merged stdout/stderr into lines for `on_line`."""
+    """Splits a process's merged stdout/stderr into lines for `on_line`."""
 
     def __init__(self, on_line: Callable[[str], None]) -> None:
-        self._on_line = on_line
+        self.on_line = on_line
         self._partial = b""
         self.closed = asyncio.get_running_loop().create_future()
 
@@ -51,11 +79,11 @@ class _OutputProtocol(asyncio.Protocol):
         lines = (self._partial + data).split(b"\n")
         self._partial = lines.pop()
         for raw in lines:
-            self._on_line(raw.rstrip(b"\r").decode("utf-8", "replace"))
+            self.on_line(raw.rstrip(b"\r").decode("utf-8", "replace"))
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._partial:
-            self._on_line(self._partial.decode("utf-8", "replace"))
+            self.on_line(self._partial.decode("utf-8", "replace"))
             self._partial = b""
         if not self.closed.done():
             self.closed.set_result(None)
@@ -69,15 +97,28 @@ class ChildProcess:
         self._protocol = protocol
         self.pid = popen.pid
         self.exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        # The one teardown of this child: kept here so the loop cannot drop the shielded task,
+        # and so a second terminate() joins the first instead of starting another.
+        self._teardown: asyncio.Task[int] | None = None
         self._watch_exit()
 
     @classmethod
     async def spawn(
         cls, argv: Sequence[str], env: Mapping[str, str], on_line: Callable[[str], None]
     ) -> ChildProcess:
-        """Start `argv` with `env` added to swapgate's environment. Raises OSError (bad path)."""
+        """Start `argv` with `env` added to swapgate's environment; output lines go to `on_line`.
+
+        Raises `ValueError` for an argv or env that cannot be passed to exec (empty argv, an
+        embedded NUL byte, `=` in a variable name) and `OSError` when it cannot run (missing
+        program, no permission, out of file descriptors). Either way nothing is left behind:
+        no process and no open descriptor.
+        """
+        if not argv:
+            msg = "cannot run an empty command"
+            raise ValueError(msg)
         # A plain Popen (fork+exec takes about a millisecond) because it takes preexec_fn,
-        # which the death signal needs, and exit is watched through a pidfd below.
+        # which the death signal needs, and exit is watched through a pidfd below. Popen
+        # itself closes its pipes when it raises (ValueError before fork, OSError from exec).
         popen = subprocess.Popen(  # noqa: ASYNC220
             list(argv),
             env={**os.environ, **env},
@@ -90,14 +131,19 @@ class ChildProcess:
         assert popen.stdout is not None  # noqa: S101 - stdout=PIPE above guarantees it
         loop = asyncio.get_running_loop()
         protocol = _OutputProtocol(on_line)
+        transport: asyncio.BaseTransport | None = None
         try:
-            await loop.connect_read_pipe(lambda: protocol, popen.stdout)
-            return cls(popen, protocol)
+            transport, _ = await loop.connect_read_pipe(lambda: protocol, popen.stdout)
+            return cls(popen, protocol)  # pidfd_open may fail (EMFILE): handled below
         except BaseException:
-            # Cancelled (an unload during startup) before anyone holds the child: kill it
-            # here, or it would run on unowned.
+            # Cancelled (an unload during startup) or out of descriptors before anyone holds
+            # the child: kill it here, or it would run on unowned.
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(popen.pid, signal.SIGKILL)
+            if transport is None:
+                popen.stdout.close()
+            else:
+                transport.close()
             popen.wait()
             raise
 
@@ -117,7 +163,11 @@ class ChildProcess:
             if not self.exited.done():
                 self.exited.set_result(code)
 
-        loop.add_reader(pidfd, on_exit)
+        try:
+            loop.add_reader(pidfd, on_exit)
+        except BaseException:
+            os.close(pidfd)
+            raise
 
     async def wait(self, within_s: float | None = None) -> int | None:
         """The exit code, or None if still running after `within_s` seconds."""
@@ -131,61 +181,87 @@ class ChildProcess:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, sig)
 
-    async def terminate(self, grace_s: float, stop_argv: Sequence[str] | None = None) -> int:
-        """Stop the child for sure and return its exit code.
+    async def terminate(
+        self,
+        grace_s: float,
+        stop_argv: Sequence[str] | None = None,
+        stop_env: Mapping[str, str] | None = None,
+    ) -> int:
+        """Stop the child for sure and return its exit code, within about `grace_s` + 1 s.
+
+        With `stop_argv` (cmdStop) that command runs, with `stop_env` added to swapgate's
+        environment and its output going to the child's `on_line`; otherwise the group gets
+        SIGTERM. `grace_s` bounds the command and the wait for the child together; then the
+        command's group and the child's group are SIGKILLed. Only a process the kernel cannot
+        kill (stuck in uninterruptible sleep) can hold the return up past that bound.
 
         Shielded: a cancelled caller (client gone, shutdown) must not leave a half-stopped
-        child, so the work runs to the end in its own task.
+        child, so the work runs to the end in its own task. A second call joins the first.
         """
-        return await asyncio.shield(self._terminate(grace_s, stop_argv))
+        if self._teardown is None:
+            self._teardown = asyncio.ensure_future(
+                self._terminate(grace_s, stop_argv, stop_env or {})
+            )
+        return await asyncio.shield(self._teardown)
 
-    async def _terminate(self, grace_s: float, stop_argv: Sequence[str] | None) -> int:
+    async def _terminate(
+        self, grace_s: float, stop_argv: Sequence[str] | None, stop_env: Mapping[str, str]
+    ) -> int:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_s
         if not self.exited.done():
             if stop_argv:
-                await _run_stop_command(stop_argv, grace_s)
+                await self._run_stop_command(stop_argv, stop_env, deadline)
             else:
                 self.signal_group(signal.SIGTERM)
-            if await self.wait(grace_s) is None:
+            if await self.wait(max(0.0, deadline - loop.time())) is None:
                 log.warning("pid %d did not stop within %.1fs; sending SIGKILL", self.pid, grace_s)
+        return await self._kill_group(deadline + _SETTLE_S)
+
+    async def _run_stop_command(
+        self, argv: Sequence[str], env: Mapping[str, str], deadline: float
+    ) -> None:
+        """Run cmdStop (e.g. `docker stop`) until it exits or `deadline`, then kill its group."""
+        loop = asyncio.get_running_loop()
+        try:
+            stop = await ChildProcess.spawn(argv, env, self._protocol.on_line)
+        except (OSError, ValueError) as exc:
+            log.warning("cmdStop %r failed to start: %s; sending SIGTERM", argv[0], exc)
+            self.signal_group(signal.SIGTERM)
+            return
+        code = await stop.wait(max(0.0, deadline - loop.time()))
+        if code is None:
+            log.warning("cmdStop %r still running at the unload timeout; killing it", argv[0])
+        elif code != 0:
+            log.warning("cmdStop %r exited with code %d", argv[0], code)
+        # Always: whatever it left running in its group must not outlive the stop. The child
+        # gets the rest of the settle time, so the two together stay within one bound.
+        await stop._kill_group(deadline + _SETTLE_S / 2)
+
+    async def _kill_group(self, settle_by: float) -> int:
+        """SIGKILL the whole group, then wait for the exit code, the group and the pipe."""
         # The leader may be gone while grandchildren linger in the group: kill them all, and
         # return only once the group is empty (bounded), so "stopped" means stopped.
         self.signal_group(signal.SIGKILL)
         code = await self.exited
-        await self._wait_group_gone(_GROUP_GONE_WAIT_S)
+        loop = asyncio.get_running_loop()
+        await _wait_group_gone(self.pid, settle_by)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._protocol.closed, 1.0)
+            # Shielded: a timeout must not cancel `closed` itself.
+            left = max(0.0, settle_by - loop.time())
+            await asyncio.wait_for(asyncio.shield(self._protocol.closed), left)
         return code
-
-    async def _wait_group_gone(self, within_s: float) -> None:
-        deadline = time.monotonic() + within_s
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(self.pid, 0)
-            except (ProcessLookupError, PermissionError):
-                return
-            await asyncio.sleep(0.01)
 
     def kill_now(self) -> None:
         """Synchronous last resort for exit paths that cannot await (atexit)."""
         self.signal_group(signal.SIGKILL)
 
 
-async def _run_stop_command(argv: Sequence[str], timeout_s: float) -> None:
-    """Run a cmdStop command (e.g. `docker stop`) and wait for it, bounded."""
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    except OSError as exc:
-        log.warning("cmdStop %s failed to start: %s", argv[0], exc)
-        return
-    try:
-        await asyncio.wait_for(proc.wait(), timeout_s)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        await proc.wait()
+async def _wait_group_gone(pgid: int, until: float) -> None:
+    """Poll every 10 ms until group `pgid` has no live member or the loop clock reaches `until`."""
+    loop = asyncio.get_running_loop()
+    while group_has_live_members(pgid):
+        if loop.time() >= until:
+            log.warning("process group %d still has live members after SIGKILL", pgid)
+            return
+        await asyncio.sleep(_GROUP_POLL_S)

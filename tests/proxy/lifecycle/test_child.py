@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from proxy.lifecycle.child import ChildProcess, split_command
+from proxy.lifecycle.child import ChildProcess, group_has_live_members, split_command
 from tests.support.procs import (
     REPO_ROOT,
     children_of,
@@ -279,6 +279,186 @@ def test_terminate_survives_caller_cancellation() -> None:
             caller.cancel()
             assert await asyncio.wait_for(child.exited, 5.0) == -signal.SIGKILL
             await wait_until_async(lambda: not pids_alive(pids), timeout=2.0, message="group gone")
+
+    run(body())
+
+
+# ---- cmdStop: env, output, one bound for the whole stop ---------------------------------------
+
+
+@pytest.mark.integration
+def test_stop_command_gets_model_env_and_its_output_reaches_on_line() -> None:
+    """cmdStop runs with the model's env added, and its stdout and stderr land in on_line."""
+    assert "SWAPGATE_STOP_T" not in os.environ
+    stop_script = 'echo "stop sees $SWAPGATE_STOP_T"; echo stop-err >&2; kill "$0"'
+
+    async def body() -> None:
+        async with spawned(["sleep", "60"]) as (child, lines):
+            stop = ["sh", "-c", stop_script, str(child.pid)]
+            code = await child.terminate(5.0, stop, {"SWAPGATE_STOP_T": "model-env"})
+            assert code == -signal.SIGTERM
+            assert "stop sees model-env" in lines
+            assert "stop-err" in lines
+
+    run(body())
+
+
+TRAP_TERM = 'trap "" TERM; echo ready; sleep 60 & wait'
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("child_script", "stop_hangs"),
+    [
+        pytest.param("echo ready; exec sleep 60", True, id="cmdStop-hangs"),
+        pytest.param(TRAP_TERM, False, id="child-ignores-sigterm"),
+        pytest.param(TRAP_TERM, True, id="both"),
+    ],
+)
+def test_terminate_ends_within_grace_plus_one_second(
+    tmp_path: Path, child_script: str, stop_hangs: bool
+) -> None:
+    """grace_s bounds cmdStop and the child's exit together: SIGKILL, all gone, by grace + 1 s."""
+    grace = 1.5  # long enough that a doubled grace (3 s) breaks the bound (2.5 s)
+    stop_pid_file = tmp_path / "stop.pid"
+    # `exec` so the pid written is the sleeping process itself, which must be gone afterwards.
+    stop = ["sh", "-c", f'trap "" TERM; echo $$ > {stop_pid_file}; exec sleep 30']
+
+    async def body() -> None:
+        async with spawned(["sh", "-c", child_script]) as (child, lines):
+            await wait_until_async(lambda: "ready" in lines, message="child ready")
+            pids = group_pids(child)
+            started = time.monotonic()
+            code = await child.terminate(grace, stop if stop_hangs else None)
+            elapsed = time.monotonic() - started
+            assert code == -signal.SIGKILL
+            assert grace <= elapsed < grace + 1.0
+            assert pids_alive(pids) == []
+            assert not group_has_live_members(child.pid)
+            if stop_hangs:
+                stop_pid = int(stop_pid_file.read_text())
+                assert pids_alive([stop_pid]) == []
+                assert not group_has_live_members(stop_pid)
+
+    run(body())
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    "stop_argv", [["/nonexistent/swapgate-stop"], ["kill\0"]], ids=["missing", "nul-byte"]
+)
+def test_stop_command_that_cannot_start_falls_back_to_sigterm(stop_argv: list[str]) -> None:
+    """A cmdStop that cannot be run does not stall the stop: the group gets SIGTERM at once."""
+
+    async def body() -> None:
+        async with spawned(["sleep", "60"]) as (child, _):
+            started = time.monotonic()
+            assert await child.terminate(10.0, stop_argv) == -signal.SIGTERM
+            assert time.monotonic() - started < 5.0
+
+    run(body())
+
+
+@pytest.mark.integration
+def test_concurrent_terminate_calls_share_one_teardown() -> None:
+    """A second terminate() joins the first one and gets the same exit code."""
+
+    async def body() -> None:
+        async with spawned(["sleep", "60"]) as (child, _):
+            first, second = await asyncio.gather(child.terminate(5.0), child.terminate(0.0))
+            assert first == second == -signal.SIGTERM
+
+    run(body())
+
+
+# ---- zombies in the group -----------------------------------------------------------------------
+
+# Runs as a subreaper, as swapgate does when it is PID 1 in a container: the wrapper's
+# background sleep is reparented to it when the leader dies and stays a zombie in the child's
+# group, because nothing reaps it. The old killpg(pgid, 0) check waited 2 s on such a zombie.
+SUBREAPER = textwrap.dedent(
+    """
+    import asyncio, ctypes, os, time
+    from proxy.lifecycle.child import ChildProcess
+
+    ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+    def zombies(pgid):
+        found = 0
+        for entry in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                raw = open(f"/proc/{entry}/stat", "rb").read()
+            except OSError:
+                continue
+            state, _, pgrp = raw[raw.rindex(b")") + 2 :].split()[:3]
+            found += state == b"Z" and int(pgrp) == pgid
+        return found
+
+    async def main():
+        lines = []
+        script = "sleep 30 & echo ready; exec sleep 30"
+        child = await ChildProcess.spawn(["sh", "-c", script], {}, lines.append)
+        deadline = time.monotonic() + 10
+        while "ready" not in lines and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        started = time.monotonic()
+        code = await child.terminate(5.0)
+        elapsed = time.monotonic() - started
+        print(code, elapsed, zombies(child.pid), flush=True)
+
+    asyncio.run(main())
+    while True:  # reap the zombies now, so none outlives this test
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                break
+        except ChildProcessError:
+            break
+    """
+)
+
+
+@pytest.mark.integration
+def test_zombies_left_in_the_group_do_not_delay_the_stop() -> None:
+    """A zombie that nobody reaps stays in the group; terminate() treats it as gone at once."""
+    proc = spawn([sys.executable, "-c", SUBREAPER], stdout=subprocess.PIPE)
+    try:
+        out, _ = proc.communicate(timeout=30)
+        code, elapsed, zombies = out.decode().split()
+        assert int(code) == -signal.SIGTERM
+        assert int(zombies) >= 1  # the case is real: a zombie was still in the group
+        assert float(elapsed) < 1.0  # well under the 2 s the killpg(pgid, 0) check took
+    finally:
+        kill_group(proc)
+
+
+# ---- spawn that cannot start --------------------------------------------------------------------
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("argv", "env"),
+    [
+        pytest.param(["sleep", "60\0"], {}, id="nul-in-argv"),
+        pytest.param(["sleep", "60"], {"SWAPGATE_T": "x\0y"}, id="nul-in-env"),
+        pytest.param(["sleep", "60"], {"A=B": "x"}, id="equals-in-env-name"),
+        pytest.param([], {}, id="empty-argv"),
+    ],
+)
+def test_spawn_of_unexecutable_argv_raises_valueerror_and_leaves_nothing(
+    argv: list[str], env: dict[str, str]
+) -> None:
+    """argv or env that exec cannot take raise ValueError, with no process or descriptor left."""
+
+    async def body() -> None:
+        kids, fds = children_of(os.getpid()), _open_fds()
+        with pytest.raises(ValueError, match=r"null byte|environment variable|empty"):
+            await ChildProcess.spawn(argv, env, print)
+        assert children_of(os.getpid()) == kids
+        assert _open_fds() == fds
 
     run(body())
 
