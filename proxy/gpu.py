@@ -7,6 +7,7 @@ init/shutdown. Feeds VRAM-aware scheduling later; today GET /api/gpu and /runnin
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import pynvml
@@ -72,6 +73,21 @@ class GpuProbe:
                 used[process.pid] = used.get(process.pid, 0) + process.used_mib
         return used
 
+    def used_mib_by_pids(self, pids: Collection[int]) -> int | None:
+        """MiB held by these pids over all GPUs; None without NVML or if none of them holds any.
+
+        None, not 0, also where NVML lists a pid without a figure (it says "not available",
+        read as 0): a process on a GPU holds at least its context, so 0 means "unknown". NVML
+        reports host pids: inside a container with its own pid namespace none of them matches.
+        """
+        wanted = set(pids)
+        return sum(mib for pid, mib in self.used_mib_by_pid().items() if pid in wanted) or None
+
+    def total_mib(self) -> int | None:
+        """Total memory of all visible GPUs, or None without NVML."""
+        devices = self.devices()
+        return sum(device.total_mib for device in devices) if devices else None
+
     def close(self) -> None:
         if self._ready:
             self._ready = False
@@ -85,10 +101,11 @@ def _device(index: int) -> GpuDevice:
     handle = pynvml.nvmlDeviceGetHandleByIndex(index)
     memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
     name = pynvml.nvmlDeviceGetName(handle)
-    processes = tuple(
-        GpuProcess(int(p.pid), int(p.usedGpuMemory or 0) // _MIB)
-        for p in pynvml.nvmlDeviceGetComputeRunningProcesses(handle)
-    )
+    used: dict[int, int] = {}
+    for p in (*pynvml.nvmlDeviceGetComputeRunningProcesses(handle), *_graphics_processes(handle)):
+        # A process using both APIs is listed twice with the same figure: count it once.
+        used[int(p.pid)] = max(used.get(int(p.pid), 0), int(p.usedGpuMemory or 0) // _MIB)
+    processes = tuple(GpuProcess(pid, mib) for pid, mib in used.items())
     return GpuDevice(
         index=index,
         name=name.decode() if isinstance(name, bytes) else str(name),
@@ -97,3 +114,12 @@ def _device(index: int) -> GpuDevice:
         free_mib=int(memory.free) // _MIB,
         processes=processes,
     )
+
+
+def _graphics_processes(handle: object) -> list[object]:
+    """Vulkan clients (llama-server-vulkan) are graphics processes to NVML, not compute ones."""
+    try:
+        return list(pynvml.nvmlDeviceGetGraphicsRunningProcesses(handle))
+    except pynvml.NVMLError as exc:  # not supported on some compute-only boards
+        log.debug("graphics processes: %s", exc)
+        return []

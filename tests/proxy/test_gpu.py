@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from proxy.gpu import GpuProbe
 from tests.support.gateway import fake_cmd, start_swapgate
@@ -26,6 +28,27 @@ def test_probe_reports_devices_or_why_not() -> None:
     finally:
         probe.close()
     assert probe.devices() == []  # closed probes answer, they do not raise
+
+
+def test_total_and_per_pid_memory_or_none() -> None:
+    """total_mib sums the devices (None without NVML); pids holding no GPU memory give None."""
+    probe = GpuProbe()
+    try:
+        if probe.available:
+            assert probe.total_mib() == sum(d.total_mib for d in probe.devices())
+            holders = probe.used_mib_by_pid()
+            busy = [pid for pid, mib in holders.items() if mib > 0]
+            if busy:
+                assert probe.used_mib_by_pids(busy) == sum(holders[pid] for pid in busy)
+        else:
+            assert probe.total_mib() is None
+            assert probe.used_mib_by_pids([os.getpid(), 1]) is None
+        assert probe.used_mib_by_pids([]) is None
+        assert probe.used_mib_by_pids([2**22 + 12345]) is None  # above any pid_max
+    finally:
+        probe.close()
+    assert probe.total_mib() is None  # closed probes answer None, they do not raise
+    assert probe.used_mib_by_pids([os.getpid()]) is None
 
 
 @pytest.mark.integration
