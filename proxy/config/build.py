@@ -20,6 +20,7 @@ from proxy.config.macros import expand, leftover_macros, parse_macros, resolve_c
 from proxy.config.model import DEFAULT_MAX_REQUEST_BYTES, Config, JSONValue, ModelSpec
 from proxy.config.models import ModelDefaults, build_models
 from proxy.config.routes import parse_routes
+from proxy.config.scheduling import read_scheduling
 from proxy.config.selection import matrix_sets
 from proxy.config.validate import (
     LogLevel,
@@ -38,12 +39,14 @@ CORE_KEYS = (
     "healthCheckTimeout", "logLevel", "startPort", "globalTTL", "unloadTimeout",
     "includeAliasesInList", "sendLoadingState", "macros", "models",
     "maxRequestBytes", "shutdownTimeout", "rewriteResponseModel", "routes",
+    "queueTimeout", "drainTimeout",
 )  # fmt: skip
 # llama-swap sections swapgate reads and reports but does not act on yet.
-# llama-swap sections swapgate acts on (groups: eviction; hooks: preload; apiKeys: auth).
-ACTED_ON_KEYS = ("groups", "hooks", "apiKeys")
+# llama-swap sections swapgate acts on (groups, matrix, routing: the scheduler and placement;
+# hooks: preload; apiKeys: auth).
+ACTED_ON_KEYS = ("groups", "hooks", "apiKeys", "matrix", "routing")
 LATER_KEYS = (
-    "peers", "matrix", "profiles", "selectors", "routing",
+    "peers", "profiles", "selectors",
     "logRequests", "logToStdout", "logTimeFormat", "metricsMaxInMemory", "captureBuffer",
     "performance", "store", "ui", "upstream",
 )  # fmt: skip
@@ -119,6 +122,7 @@ def build_config(data: dict[str, object], source: str, out: Collector) -> Config
         routes=tuple(routes),
         api_keys=_api_keys(raw.get("apiKeys")),
         preload=_preload(raw.get("hooks")),
+        scheduling=read_scheduling(top, set(models), out),
         macros=tuple(
             (name, str(value) if isinstance(value, str) else to_str(value))
             for name, value in macros
@@ -144,6 +148,17 @@ def _routes(
     for issue in warnings:
         out.warn(parse_path(issue.path), issue.message)
     return rules
+
+
+def _groups_section(top: Mapping[str, object]) -> tuple[object, Path]:
+    """Legacy top-level `groups`, else `routing.router.settings.groups` (llama-swap's new form)."""
+    if top.get("groups") is not None:
+        return top.get("groups"), ("groups",)
+    routing = top.get("routing")
+    router = routing.get("router") if isinstance(routing, dict) else None
+    settings = router.get("settings") if isinstance(router, dict) else None
+    nested = settings.get("groups") if isinstance(settings, dict) else None
+    return nested, ("routing", "router", "settings", "groups")
 
 
 def _api_keys(raw: object) -> tuple[str, ...]:
@@ -217,7 +232,7 @@ def _raw_sections(
             names[qualified] = f"peer:{qualified}"
     routing = selection.read_routing(top, set(models), out)
     groups = (
-        sections.read_groups(top.get("groups"), ("groups",), models, out)
+        sections.read_groups(*_groups_section(top), models, out)
         if top.get("matrix") is None
         else {}
     )

@@ -5,11 +5,16 @@ Durations are float seconds (`*_s`); YAML keys keep llama-swap's names (see vali
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from router import Rule
+
+if TYPE_CHECKING:
+    from proxy.config.matrix import MatrixProgram
 
 DEFAULT_START_PORT = 5800
 DEFAULT_HEALTH_CHECK_TIMEOUT_S = 120.0
@@ -17,6 +22,8 @@ DEFAULT_UNLOAD_TIMEOUT_S = 10.0
 DEFAULT_MAX_REQUEST_BYTES = 100 * 1024 * 1024
 DEFAULT_MAX_CONNECTIONS = 4
 DEFAULT_SHUTDOWN_TIMEOUT_S = 10.0
+DEFAULT_QUEUE_TIMEOUT_S = 600.0
+DEFAULT_MAX_WAIT_S = 30.0
 PORT_MACRO = "${PORT}"
 
 # JSON-like values kept as written in YAML (metadata, raw sections reported by --print-config).
@@ -53,6 +60,10 @@ class ModelSpec:
     metadata: Mapping[str, JSONValue] = field(default_factory=_empty_mapping)
     concurrency_limit: int = 0  # 0 = unlimited
     max_connections: int = DEFAULT_MAX_CONNECTIONS  # pooled upstream connections (swapgate)
+    vram_mib: int | None = None  # configured GPU memory figure; None: estimate or measure
+    queue_timeout_s: float | None = None  # None: the top-level queueTimeout; 0 = no bound
+    drain_timeout_s: float | None = None  # None: the top-level drainTimeout; 0 = no bound
+    send_loading_state: bool = False
     # llama-swap per-model sections swapgate keeps as data (filters, capabilities, timeouts,
     # compat, sendLoadingState, macros), macros expanded, for --print-config and later features.
     raw: Mapping[str, JSONValue] = field(default_factory=_empty_mapping)
@@ -63,6 +74,36 @@ class ModelSpec:
             return self.cmd, self.proxy
         text = str(port)
         return self.cmd.replace(PORT_MACRO, text), self.proxy.replace(PORT_MACRO, text)
+
+
+class RouterKind(enum.StrEnum):
+    """The placement policy (`routing.router.use`)."""
+
+    GROUP = "group"
+    MATRIX = "matrix"
+    FIT = "fit"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FitConfig:
+    """`routing.router.settings.fit`: the memory budget; None = NVML total less reserve."""
+
+    budget_mib: int | None = None
+    reserve_mib: int = 0
+    keep: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Scheduling:
+    """How requests wait and which models may run together."""
+
+    router: RouterKind = RouterKind.GROUP
+    max_wait_s: float = DEFAULT_MAX_WAIT_S  # routing.scheduler.settings.fifo.maxWaitSeconds
+    priority: Mapping[str, int] = field(default_factory=dict)  # ...fifo.priority
+    fit: FitConfig = field(default_factory=FitConfig)
+    matrix: MatrixProgram | None = None
+    queue_timeout_s: float = DEFAULT_QUEUE_TIMEOUT_S  # 0 = wait without bound
+    drain_timeout_s: float = 0.0  # 0 = a swap waits for in-flight requests (llama-swap)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,6 +129,15 @@ class Config:
     routes: tuple[Rule, ...] = ()  # validated `routes` rules, compiled by the HTTP layer
     api_keys: tuple[str, ...] = ()  # non-empty: every endpoint but /health needs one of them
     preload: tuple[str, ...] = ()  # model ids started in the background at startup
+    scheduling: Scheduling = field(default_factory=Scheduling)
+
+    def queue_timeout_s(self, model: ModelSpec) -> float:
+        value = model.queue_timeout_s
+        return self.scheduling.queue_timeout_s if value is None else value
+
+    def drain_timeout_s(self, model: ModelSpec) -> float:
+        value = model.drain_timeout_s
+        return self.scheduling.drain_timeout_s if value is None else value
 
     def resolve(self, name: str) -> ModelSpec | None:
         """The model a client name refers to: a model id first, then an alias."""

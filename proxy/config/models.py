@@ -39,6 +39,7 @@ EXPANDED_KEYS = (
     "cmd", "cmdStop", "proxy", "aliases", "env", "checkEndpoint", "ttl", "unloadTimeout",
     "unlisted", "useModelName", "name", "description", "metadata", "concurrencyLimit",
     "filters", "sendLoadingState", "capabilities", "timeouts", "compat", "maxConnections",
+    "vram", "queueTimeout", "drainTimeout",
 )  # fmt: skip
 KNOWN_KEYS = (*EXPANDED_KEYS, "macros")
 COMFYUI_ID = "comfyui_auto"  # llama-swap's built-in ComfyUI model id
@@ -197,8 +198,22 @@ def _spec(
         max_connections=read_int(
             out, (*path, "maxConnections"), tree.get("maxConnections"), DEFAULT_MAX_CONNECTIONS, 1
         ),
+        vram_mib=_optional_int(out, (*path, "vram"), tree.get("vram"), 1, "MiB"),
+        queue_timeout_s=_optional_s(out, (*path, "queueTimeout"), tree.get("queueTimeout")),
+        drain_timeout_s=_optional_s(out, (*path, "drainTimeout"), tree.get("drainTimeout")),
+        send_loading_state=raw.get("sendLoadingState") is True,
         raw=MappingProxyType(raw),
     )
+
+
+def _optional_int(out: Collector, path: Path, raw: object, minimum: int, unit: str) -> int | None:
+    """An integer field that may be absent (None: inherit or work it out)."""
+    return None if raw is None else read_int(out, path, raw, minimum, minimum, unit)
+
+
+def _optional_s(out: Collector, path: Path, raw: object) -> float | None:
+    value = _optional_int(out, path, raw, 0, "seconds")
+    return None if value is None else float(value)
 
 
 def _env(out: Collector, path: Path, raw: object) -> tuple[tuple[str, str], ...]:

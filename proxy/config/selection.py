@@ -13,7 +13,7 @@ from proxy.config.issues import Collector, Path
 from proxy.config.model import JSONValue
 from proxy.config.validate import json_map, read_int, read_map, read_str, read_str_list
 
-ROUTERS = ("group", "matrix")
+ROUTERS = ("group", "matrix", "fit")  # fit: swapgate's memory-aware placement
 STRATEGIES = ("warm", "spillover", "pin")
 
 
