@@ -12,6 +12,8 @@
     └── Unavailable             503
         ├── BackendStartFailed  (exited during startup, health timeout, bad cmd)
         ├── BackendFailed       (crash loop: back-off not elapsed)
+        ├── QueueTimeout        (waited queueTimeout for the model)
+        ├── ModelUnloaded       (unloaded while the request waited for it)
         └── ShuttingDown
     ConfigError                 (not an HTTP error: a list of Issue records)
 
@@ -78,11 +80,12 @@ class EndpointNotFound(SwapgateError):
 
 
 class ConcurrencyLimited(SwapgateError):
-    """The model already serves `concurrencyLimit` requests."""
+    """The model already serves (or queues) `concurrencyLimit` requests."""
 
     status = HTTPStatus.TOO_MANY_REQUESTS
     error_type = "rate_limit_error"
     code = "concurrency_limit"
+    retry_after_s: float | None = 1.0
 
 
 class UpstreamError(SwapgateError):
@@ -123,6 +126,22 @@ class BackendFailed(Unavailable):
     def __init__(self, message: str, *, retry_after_s: float) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class QueueTimeout(Unavailable):
+    """The request waited `queueTimeout` seconds for its model and was let go."""
+
+    code = "queue_timeout"
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class ModelUnloaded(Unavailable):
+    """The model was unloaded while the request waited for it."""
+
+    code = "model_unloaded"
 
 
 class ShuttingDown(Unavailable):

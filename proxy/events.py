@@ -1,10 +1,38 @@
-"""Event records the lifecycle emits (for logs today; metrics and progress streams later)."""
+"""Typed records of what the lifecycle did, and the bus that hands them to subscribers.
+
+Every state change, queue change, swap and memory figure is published here once; logging,
+`GET /api/events`, loading progress and (later) metrics and the dashboard subscribe instead of
+polling. Stdlib only (plus the state enum); publishing never awaits and never raises into the
+publisher.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import enum
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 from proxy.lifecycle.state import BackendState
+
+log = logging.getLogger("swapgate.events")
+
+
+class Cause(enum.StrEnum):
+    """Why a backend changed state; the values are what logs and /api/events show."""
+
+    REQUESTED = "requested"  # a request (or the load API, or preload) needs it
+    HEALTHY = "healthy"
+    START_FAILED = "start failed"
+    EXITED = "exited"  # the process ended on its own
+    SWAP = "swap"  # stopped to make room for another model
+    FAIRNESS = "fairness"  # stopped because a queued request waited maxWaitSeconds
+    UNLOAD = "unload"
+    TTL = "ttl"
+    SHUTDOWN = "shutdown"
+    STOPPED = "stopped"
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,5 +42,87 @@ class StateChanged:
     model: str
     old: BackendState
     new: BackendState
-    reason: str
+    cause: Cause
     at: float
+    detail: str = ""
+    kind: str = field(default="state", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueChanged:
+    """How many requests wait for each model (models with none are left out)."""
+
+    queued: tuple[tuple[str, int], ...]
+    at: float
+    kind: str = field(default="queue", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SwapStarted:
+    """A swap was committed: `evict` stop (draining first), then `target` starts."""
+
+    target: str
+    evict: tuple[str, ...]
+    at: float
+    kind: str = field(default="swap_started", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SwapFinished:
+    """A swap ended; `error` is empty when the target became ready."""
+
+    target: str
+    evict: tuple[str, ...]
+    duration_s: float
+    at: float
+    error: str = ""
+    kind: str = field(default="swap_finished", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryFigure:
+    """A model's GPU memory figure in MiB and where it came from."""
+
+    model: str
+    mib: int
+    source: str  # configured | estimated | measured | unknown
+    at: float
+    detail: str = ""
+    kind: str = field(default="memory", init=False)
+
+
+Event = StateChanged | QueueChanged | SwapStarted | SwapFinished | MemoryFigure
+_QUEUE_BOUND = 1024  # a subscriber that falls this far behind loses its oldest events
+
+
+class EventBus:
+    """Fan-out of events: synchronous callbacks, and bounded queues for async readers."""
+
+    def __init__(self) -> None:
+        self._callbacks: list[Callable[[Event], None]] = []
+        self._queues: set[asyncio.Queue[Event]] = set()
+
+    def on(self, callback: Callable[[Event], None]) -> None:
+        """Call `callback` for every event, in the publisher's stack (it must not block)."""
+        self._callbacks.append(callback)
+
+    @contextmanager
+    def subscribe(self) -> Iterator[asyncio.Queue[Event]]:
+        """A queue that receives every event published while the block runs."""
+        queue: asyncio.Queue[Event] = asyncio.Queue(_QUEUE_BOUND)
+        self._queues.add(queue)
+        try:
+            yield queue
+        finally:
+            self._queues.discard(queue)
+
+    def publish(self, event: Event) -> None:
+        for callback in self._callbacks:
+            try:
+                callback(event)
+            except Exception:  # a broken subscriber must not break a state change
+                log.exception("event subscriber failed on %s", event.kind)
+        for queue in self._queues:
+            if queue.full():  # a slow reader loses its oldest event, never blocks the owner
+                queue.get_nowait()
+            queue.put_nowait(event)

@@ -1,7 +1,10 @@
 """Backend: the one owner of one upstream server's state, child process and in-flight leases.
 
 Only `_move()` writes `_state`. Callers never branch on a state snapshot to act: they call
-`ensure_ready()` / `ensure_stopped()` and the backend decides. Imports no web code.
+`begin_start()` / `begin_stop()` (synchronous moves that hand back the task doing the slow
+part) or their awaiting forms `ensure_ready()` / `ensure_stopped()`, and the backend decides.
+Every start ends READY or FAILED and every stop ends STOPPED, whatever is raised.
+Imports no web code.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ from dataclasses import dataclass
 import aiohttp
 
 from proxy.config.model import ModelSpec
-from proxy.errors import BackendStartFailed, ConcurrencyLimited, ShuttingDown
-from proxy.events import StateChanged
+from proxy.errors import BackendStartFailed, ConcurrencyLimited, Unavailable
+from proxy.events import Cause, StateChanged
+from proxy.lifecycle.backoff import Backoff, StartFailure
 from proxy.lifecycle.child import ChildProcess, split_command
 from proxy.lifecycle.health import HealthTimeout, wait_healthy
+from proxy.lifecycle.readiness import ListenerGuard
 from proxy.lifecycle.state import BackendState, check_transition
 
 log = logging.getLogger("swapgate.backend")
@@ -30,15 +35,15 @@ _LOG_TAIL_LINES = 20
 
 @dataclass(frozen=True, slots=True)
 class BackendEnv:
-    """What a backend borrows from its owner: clock, ports, output sink, health session."""
+    """What a backend borrows from its owner: clock, ports, output and event sinks."""
 
     health_session: aiohttp.ClientSession
-    allocate_port: Callable[[int], int]  # preferred port -> a free port
-    release_port: Callable[[int], None]
+    allocate_port: Callable[[str, int], int]  # (model, preferred port) -> a free port
+    release_port: Callable[[str], None]
     on_output: Callable[[str, str], None]  # (model id, line)
     on_event: Callable[[StateChanged], None]
+    on_idle: Callable[[str], None]  # the last lease of a model was released
     health_timeout_s: float
-    is_shutting_down: Callable[[], bool]
     clock: Callable[[], float] = time.monotonic
 
 
@@ -77,9 +82,9 @@ class Backend:
         self.port: int | None = None
         self.url = spec.proxy
         self.cmd = spec.cmd
-        self.last_error: BackendStartFailed | None = None
-        self.failed_at = float("-inf")
+        self.backoff = Backoff()
         self._child: ChildProcess | None = None
+        self._guard: ListenerGuard | None = None
         self._log_tail: list[str] = []
         self._start_task: asyncio.Task[None] | None = None
         self._stop_task: asyncio.Task[None] | None = None
@@ -89,27 +94,30 @@ class Backend:
         self._cut_timer: asyncio.TimerHandle | None = None
 
     def __repr__(self) -> str:
-        pid = self._child.pid if self._child else None
         return (
             f"<Backend {self.spec.id} {self._state.name} leases={self.in_flight} "
-            f"pid={pid} port={self.port}>"
+            f"pid={self.pid} port={self.port}>"
         )
 
     @property
     def state(self) -> BackendState:
-        """For display and eviction choice only; act through ensure_ready/ensure_stopped."""
+        """For display and eviction choice only; act through begin_start/begin_stop."""
         return self._state
 
     @property
     def pid(self) -> int | None:
         return self._child.pid if self._child is not None else None
 
-    def _move(self, new: BackendState, reason: str) -> None:
+    @property
+    def last_failure(self) -> StartFailure | None:
+        return self.backoff.last
+
+    def _move(self, new: BackendState, cause: Cause, detail: str = "") -> None:
         old = self._state
         check_transition(self.spec.id, old, new)
         self._state = new
         self.since = self._env.clock()
-        self._env.on_event(StateChanged(self.spec.id, old, new, reason, self.since))
+        self._env.on_event(StateChanged(self.spec.id, old, new, cause, self.since, detail))
 
     # ---- leases -------------------------------------------------------------------------
 
@@ -134,6 +142,7 @@ class Backend:
         self.last_used = self._env.clock()
         if self.in_flight == 0:
             self._idle.set()
+            self._env.on_idle(self.spec.id)
 
     async def wait_idle(self) -> None:
         """Return once no lease is held."""
@@ -150,51 +159,60 @@ class Backend:
 
     # ---- starting -----------------------------------------------------------------------
 
-    async def ensure_ready(self) -> None:
-        """Return once READY, starting (or waiting for a stop, then starting) as needed.
+    def begin_start(self) -> asyncio.Task[None] | None:
+        """STOPPED/FAILED -> STARTING with the start task; the running start if STARTING;
+        None when READY or STOPPING (a stop in motion must finish first)."""
+        if self._state in (_S.STOPPED, _S.FAILED):
+            # no await between here and _move(): the start task is the single flight
+            self._move(_S.STARTING, Cause.REQUESTED)
+            self._start_task = asyncio.create_task(self._start())
+            return self._start_task
+        if self._state is _S.STARTING:
+            return self._start_task
+        return None
 
-        Raises BackendStartFailed if the start fails. Concurrent callers share one start.
+    async def ensure_ready(self) -> None:
+        """Return once READY: wait for a stop in motion, then start (or join the start).
+
+        Raises BackendStartFailed (a fresh exception from the failure record) if the start
+        fails, or Unavailable if the model was stopped while starting.
         """
-        while self._state is not _S.READY:
-            if self._state is _S.STOPPING and self._stop_task is not None:
-                await _finished(self._stop_task)
-                continue
-            if self._state in (_S.STOPPED, _S.FAILED):
-                if self._env.is_shutting_down():
-                    msg = f"swapgate is shutting down; model {self.spec.id!r} will not start"
-                    raise ShuttingDown(msg)
-                # no await between here and _move(): the start task is the single flight
-                self._move(_S.STARTING, "requested")
-                self._start_task = asyncio.create_task(self._start())
-            if self._start_task is not None:
-                await _finished(self._start_task)
-            if self._state is _S.FAILED and self.last_error is not None:
-                raise self.last_error
+        if self._state is _S.STOPPING and self._stop_task is not None:
+            await _finished(self._stop_task)
+        task = self.begin_start()
+        if task is not None:
+            await _finished(task)
+        if self._state is _S.READY:
+            return
+        failure = self.backoff.last
+        if self._state is _S.FAILED and failure is not None:
+            raise BackendStartFailed(failure.message)
+        msg = f"model {self.spec.id!r} was stopped while starting ({self._state}); retry"
+        raise Unavailable(msg)
 
     async def _start(self) -> None:
         self.generation += 1
-        self.last_error = None
         self._log_tail = []
         try:
             child = await self._spawn()
             self._child = child
             await self._await_health(child)
+        except asyncio.CancelledError:
+            raise  # a stop cancelled us: the stop task owns the cleanup
         except BackendStartFailed as exc:
-            await self._fail_start(exc)
-            return
-        except (OSError, RuntimeError, aiohttp.ClientError) as exc:
-            # Never leave the backend STARTING with no task behind it: waiters would spin.
-            msg = f"model {self.spec.id!r} could not start: {exc}"
-            await self._fail_start(BackendStartFailed(msg))
-            return
-        if self._state is _S.STARTING:  # an unload may have moved us to STOPPING meanwhile
-            self._move(_S.READY, "healthy")
-            child.exited.add_done_callback(self._on_exit_while_running)
+            await self._fail_start(exc.message)
+        except Exception as exc:  # every start must settle, whatever the cause
+            log.exception("model %s: unexpected error while starting", self.spec.id)
+            await self._fail_start(f"model {self.spec.id!r} could not start: {exc!r}")
+        else:
+            if self._state is _S.STARTING:  # a stop may have moved us to STOPPING meanwhile
+                self._move(_S.READY, Cause.HEALTHY)
+                child.exited.add_done_callback(self._on_exit_while_running)
 
     async def _spawn(self) -> ChildProcess:
         spec = self.spec
         try:
-            self.port = None if spec.port is None else self._env.allocate_port(spec.port)
+            self.port = None if spec.port is None else self._env.allocate_port(spec.id, spec.port)
         except OSError as exc:
             msg = f"model {spec.id!r}: no free port to start on: {exc}"
             raise BackendStartFailed(msg) from exc
@@ -207,10 +225,12 @@ class Backend:
         if not argv:
             msg = f"model {spec.id!r}: cmd is empty"
             raise BackendStartFailed(msg)
+        self._guard = ListenerGuard(self.url)
         try:
             return await ChildProcess.spawn(argv, dict(spec.env), self._on_line)
-        except OSError as exc:
-            msg = f"model {spec.id!r}: cannot run {argv[0]!r}: {exc.strerror or exc}"
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            msg = f"model {spec.id!r}: cannot run {argv[0]!r}: {reason}"
             raise BackendStartFailed(msg + " — check models." + spec.id + ".cmd") from exc
 
     async def _await_health(self, child: ChildProcess) -> None:
@@ -229,17 +249,32 @@ class Backend:
                 f"during startup{self._tail_text()}"
             )
             raise BackendStartFailed(msg)
+        self._check_listener(child)
 
-    async def _fail_start(self, exc: BackendStartFailed) -> None:
-        log.error("%s", exc.message)
-        if self._child is not None:
-            await self._child.terminate(self.spec.unload_timeout_s, None)
+    def _check_listener(self, child: ChildProcess) -> None:
+        """Healthy counts only if the listener is our child's, where Linux can tell."""
+        if self.spec.check_endpoint is None or self._guard is None:
+            return
+        port = self._guard.foreign_port(child.pid)
+        if port is not None:
+            msg = (
+                f"model {self.spec.id!r}: another process was already listening on port {port} "
+                f"and answered the health check, not this model's server — stop that process "
+                f"or give the model another port{self._tail_text()}"
+            )
+            raise BackendStartFailed(msg)
+
+    async def _fail_start(self, message: str) -> None:
+        log.error("%s", message)
+        try:
+            if self._child is not None:
+                await self._child.terminate(self.spec.unload_timeout_s)
+        finally:
             self._child = None
-        self._forget_port()
-        self.last_error = exc
-        self.failed_at = self._env.clock()
-        if self._state is _S.STARTING:
-            self._move(_S.FAILED, "start failed")
+            self._forget_port()
+            self.backoff.failed(StartFailure(message, self._env.clock()))
+            if self._state is _S.STARTING:
+                self._move(_S.FAILED, Cause.START_FAILED, message)
 
     def _tail_text(self) -> str:
         if not self._log_tail:
@@ -255,67 +290,92 @@ class Backend:
     def _on_exit_while_running(self, exited: asyncio.Future[int]) -> None:
         # Runs as a callback: no await, so the READY check and the move are one step.
         if self._state is _S.READY and self._child is not None and self._child.exited is exited:
-            log.warning("model %s exited on its own with code %s", self.spec.id, exited.result())
+            code = exited.result()
+            log.warning("model %s exited on its own with code %s", self.spec.id, code)
+            message = f"model {self.spec.id!r} exited on its own with code {code}"
+            self.backoff.failed(StartFailure(message, self._env.clock()), ready_since=self.since)
             self._child = None
             self._forget_port()
-            self._move(_S.FAILED, f"exited with code {exited.result()}")
+            self._move(_S.FAILED, Cause.EXITED, message)
 
     # ---- stopping -----------------------------------------------------------------------
 
-    async def ensure_stopped(self, drain_timeout_s: float | None, reason: str) -> None:
-        """Return once STOPPED. In-flight requests get up to `drain_timeout_s` (None: no limit)."""
+    def begin_stop(self, cause: Cause, drain_s: float | None) -> asyncio.Task[None] | None:
+        """Refuse new leases now and stop; the stop task, or None when already stopped.
+
+        In-flight requests get up to `drain_s` seconds (None: no limit). A drain already
+        under way keeps its task; a bound given now tightens it.
+        """
         if self._state is _S.FAILED:
-            self._move(_S.STOPPED, reason)
-            return
+            self.backoff.reset()  # an operator's unload clears the back-off
+            self._move(_S.STOPPED, cause)
+            return None
         if self._state in (_S.READY, _S.STARTING):
             # no await between here and _move(): new leases are refused from this point on
-            self._move(_S.STOPPING, reason)
-            self._stop_task = asyncio.create_task(self._stop(drain_timeout_s))
-        if self._stop_task is not None and self._state is _S.STOPPING:
-            if drain_timeout_s is not None and self._cut_timer is None:
-                # A drain already under way (swap, unload, TTL) may have no limit; ours wins.
-                loop = asyncio.get_running_loop()
-                self._cut_timer = loop.call_later(drain_timeout_s, self._cut_drain.set)
-            await _finished(self._stop_task)
+            self._move(_S.STOPPING, cause)
+            self._cut_drain.clear()
+            self._stop_task = asyncio.create_task(self._stop())
+        if self._state is not _S.STOPPING:
+            return None
+        if drain_s is not None:
+            self._bound_drain(drain_s)
+        return self._stop_task
 
-    def mark_stopping(self, reason: str) -> bool:
-        """Refuse new leases now (READY -> STOPPING) without waiting; True if it moved."""
-        if self._state is not _S.READY:
-            return False
-        self._move(_S.STOPPING, reason)
-        self._stop_task = asyncio.create_task(self._stop(None))
-        return True
+    def _bound_drain(self, drain_s: float) -> None:
+        if drain_s <= 0:
+            self._cut_drain.set()
+            return
+        loop = asyncio.get_running_loop()
+        due = loop.time() + drain_s
+        if self._cut_timer is None or self._cut_timer.when() > due:
+            if self._cut_timer is not None:
+                self._cut_timer.cancel()
+            self._cut_timer = loop.call_at(due, self._cut_drain.set)
 
-    async def _stop(self, drain_timeout_s: float | None) -> None:
+    async def ensure_stopped(self, cause: Cause, drain_s: float | None) -> None:
+        """Return once STOPPED (or FAILED by an exit during the stop)."""
+        task = self.begin_stop(cause, drain_s)
+        if task is not None:
+            await _finished(task)
+
+    async def _stop(self) -> None:
+        try:
+            await self._cancel_start()
+            await self._drain()
+            child, self._child = self._child, None
+            if child is not None:
+                code = await child.terminate(
+                    self.spec.unload_timeout_s, self._stop_argv(child.pid), dict(self.spec.env)
+                )
+                log.info("model %s stopped (exit code %s)", self.spec.id, code)
+        except Exception:  # every stop must settle, whatever the cause
+            log.exception("model %s: unexpected error while stopping", self.spec.id)
+        finally:
+            if self._cut_timer is not None:
+                self._cut_timer.cancel()
+                self._cut_timer = None
+            self._forget_port()
+            self.backoff.reset()
+            self._move(_S.STOPPED, Cause.STOPPED)
+
+    async def _cancel_start(self) -> None:
         if self._start_task is not None and not self._start_task.done():
             self._start_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._start_task
-        self._cut_drain.clear()
+
+    async def _drain(self) -> None:
         drained = asyncio.ensure_future(self._idle.wait())
         cut = asyncio.ensure_future(self._cut_drain.wait())
-        await asyncio.wait(
-            {drained, cut}, timeout=drain_timeout_s, return_when=asyncio.FIRST_COMPLETED
-        )
-        drained.cancel()
-        cut.cancel()
-        if self._cut_timer is not None:  # it belongs to this stop only
-            self._cut_timer.cancel()
-            self._cut_timer = None
-        child, self._child = self._child, None
-        if child is not None:
-            stop_argv = self._stop_argv(child.pid)
-            code = await child.terminate(self.spec.unload_timeout_s, stop_argv)
-            log.info("model %s stopped (exit code %s)", self.spec.id, code)
-        self._forget_port()
-        self._move(_S.STOPPED, "stopped")
+        try:
+            await asyncio.wait({drained, cut}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            drained.cancel()
+            cut.cancel()
 
     def _stop_argv(self, pid: int) -> list[str] | None:
-        if not self.spec.cmd_stop:
-            return None
         text = self.spec.cmd_stop.replace("${PID}", str(pid))
-        if self.port is not None:
-            text = text.replace("${PORT}", str(self.port))
+        text = text if self.port is None else text.replace("${PORT}", str(self.port))
         try:
             return split_command(text) or None
         except ValueError:
@@ -324,7 +384,7 @@ class Backend:
 
     def _forget_port(self) -> None:
         if self.port is not None:
-            self._env.release_port(self.port)
+            self._env.release_port(self.spec.id)
             self.port = None
 
     def kill_now(self) -> None:
@@ -334,9 +394,6 @@ class Backend:
 
 
 async def _finished(task: asyncio.Task[None]) -> None:
-    """Wait for a task the backend owns without inheriting its outcome or cancelling it.
-
-    Waiters re-read the state afterwards; a cancelled start (unload during startup) must not
-    surface as the waiting request's own cancellation.
-    """
+    """Wait for a task the backend owns without inheriting its outcome or cancelling it:
+    a cancelled start (unload during startup) is not the waiting request's cancellation."""
     await asyncio.wait({task})

@@ -1,31 +1,84 @@
-"""BackendPool: the single owner of every backend. Serialises swaps, unloads idle backends
-(TTL), and stops everything on shutdown. Nothing else starts or stops upstream servers.
+"""BackendPool: the single owner of every backend. Nothing else starts or stops upstream
+servers. Requests go through the `Scheduler` (queue, collation, fairness, policies); its
+effects are carried out by `SwapRunner`; unloads, TTL expiry and shutdown act on backends
+directly, so they never wait behind another model's swap. No lock is held across I/O.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import errno
 import logging
-import socket
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import aiohttp
 
-from proxy.config.model import Config
+from proxy.config.model import Config, RouterKind
 from proxy.errors import ModelNotFound, ShuttingDown
-from proxy.events import StateChanged
+from proxy.events import Cause, Event, EventBus, MemoryFigure, StateChanged
 from proxy.lifecycle.backend import Backend, BackendEnv, Lease
-from proxy.lifecycle.eviction import evictions_for, groups_from_config
+from proxy.lifecycle.eviction import groups_from_config
+from proxy.lifecycle.matrix import MatrixPolicy
+from proxy.lifecycle.memory import GpuMemory, MemoryBook
+from proxy.lifecycle.policies import (
+    FitPolicy,
+    FitSettings,
+    GroupSwapPolicy,
+    MatrixSwapPolicy,
+    Policy,
+)
+from proxy.lifecycle.ports import PortBook
+from proxy.lifecycle.scheduler import QueueEntry, Scheduler, SchedulerSettings, Waiter
 from proxy.lifecycle.state import BackendState
+from proxy.lifecycle.swaps import SwapRunner
 
 log = logging.getLogger("swapgate.pool")
 
 _S = BackendState
 _REAPER_INTERVAL_S = 0.25
-_MAX_PORT = 65535
+_RESTART_DELAY_S = 1.0
+_REMEASURE_AFTER_S = 5.0  # servers may allocate more after their health check passes
+
+
+@dataclass(eq=False, slots=True)
+class Ticket:
+    """One request's place in line: its waiter and the future its lease arrives on."""
+
+    waiter: Waiter
+    future: asyncio.Future[Lease]
+    pool: BackendPool
+    taken: bool = False
+
+    async def wait(self) -> Lease:
+        """The lease; if the caller is cancelled, the waiter leaves the queue (and a lease
+        that arrived at that very moment is given back), so nothing runs for nobody."""
+        try:
+            await asyncio.shield(self.future)
+        except asyncio.CancelledError:
+            self.cancel()
+            raise
+        return self.take()
+
+    def take(self) -> Lease:
+        """The granted lease (raises the refusal if there was one); the caller now owns it."""
+        self.taken = True
+        return self.future.result()
+
+    def cancel(self) -> None:
+        """Leave the queue; a lease granted but not taken is given back."""
+        if self.taken:
+            return
+        self.taken = True
+        if not self.future.done():
+            self.future.cancel()
+        elif not self.future.cancelled() and self.future.exception() is None:
+            self.future.result().release()
+        self.pool.forget(self)
+
+    def status(self) -> str:
+        """Where this request stands, in words, for loading progress."""
+        return self.pool.describe_wait(self.waiter)
 
 
 class BackendPool:
@@ -35,19 +88,39 @@ class BackendPool:
         self,
         config: Config,
         on_output: Callable[[str, str], None],
+        gpu: GpuMemory | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._config = config
         self._on_output = on_output
         self._clock = clock
-        # One lock for swap decisions: who runs, who is evicted. Leases never take it.
-        self._swap_lock = asyncio.Lock()
-        self._ports_in_use: set[int] = set()
+        self.events = EventBus()
+        self.ports = PortBook()
+        self.memory = MemoryBook(config.models, gpu)
         self._shutting_down = False
         self._health_session: aiohttp.ClientSession | None = None
-        self._reaper: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self._timer: asyncio.TimerHandle | None = None
         self.backends: dict[str, Backend] = {}
-        self._groups = groups_from_config(config.raw_sections.get("groups"))
+        self._runner = SwapRunner(config, self.backends, self.events, clock)
+        settings = SchedulerSettings(
+            max_wait_s=config.scheduling.max_wait_s,
+            priority=config.scheduling.priority,
+            concurrency_limit={m: s.concurrency_limit for m, s in config.models.items()},
+        )
+        self.scheduler = Scheduler(self._runner, self._make_policy(), settings, clock)
+        self._runner.scheduler = self.scheduler
+        self.events.on(self._on_event)
+
+    def _make_policy(self) -> Policy:
+        scheduling = self._config.scheduling
+        if scheduling.router is RouterKind.MATRIX and scheduling.matrix is not None:
+            return MatrixSwapPolicy(MatrixPolicy(scheduling.matrix))
+        if scheduling.router is RouterKind.FIT:
+            budget = self.memory.budget_mib(scheduling.fit)
+            settings = FitSettings(budget or 0, frozenset(scheduling.fit.keep))
+            return FitPolicy(settings, self.memory.need_mib)
+        return GroupSwapPolicy(groups_from_config(self._config.raw_sections.get("groups")))
 
     async def start(self) -> None:
         """Create the backends (all stopped) and the TTL reaper. Call inside the event loop."""
@@ -56,16 +129,23 @@ class BackendPool:
         )
         env = BackendEnv(
             health_session=self._health_session,
-            allocate_port=self._allocate_port,
-            release_port=self._ports_in_use.discard,
+            allocate_port=self.ports.allocate,
+            release_port=self.ports.release,
             on_output=self._on_output,
-            on_event=self._on_event,
+            on_event=self.events.publish,
+            on_idle=lambda _model: self._decide(self.scheduler.changed),
             health_timeout_s=self._config.health_check_timeout_s,
-            is_shutting_down=lambda: self._shutting_down,
             clock=self._clock,
         )
-        self.backends = {mid: Backend(spec, env) for mid, spec in self._config.models.items()}
-        self._reaper = asyncio.create_task(self._reap_idle_forever())
+        self.backends.update({m: Backend(spec, env) for m, spec in self._config.models.items()})
+        self._supervise("ttl reaper", self._reap_idle_forever)
+        for model in (
+            self.memory.unknown() if self._config.scheduling.router is RouterKind.FIT else []
+        ):
+            log.warning(
+                "model %s: no vram figure and none can be estimated; counted as 0 MiB until measured",
+                model,
+            )
 
     @property
     def config(self) -> Config:
@@ -81,37 +161,43 @@ class BackendPool:
     # ---- the request path ---------------------------------------------------------------
 
     async def acquire(self, model_id: str) -> Lease:
-        """A lease on a READY backend for `model_id`, swapping others out as the policy says.
+        """A lease on a READY backend for `model_id`, waiting in the scheduler's queue if needed.
 
-        Fast path: the backend is READY and not being evicted -> lease with no await at all.
+        Fast path: the backend is READY and takes leases -> a lease with no await at all.
         """
+        ticket = self.enqueue(model_id)
+        return ticket if isinstance(ticket, Lease) else await ticket.wait()
+
+    def enqueue(self, model_id: str) -> Lease | Ticket:
+        """A lease now (fast path), or a ticket to wait on. Raises ModelNotFound, ShuttingDown."""
         backend = self._backend(model_id)
-        lease = self._try_lease(backend)
-        if lease is not None:
-            return lease
-        arrived = self._clock()
-        while True:
-            async with self._swap_lock:
-                self._raise_if_shutting_down()
-                # A start that failed while we queued fails us too, rather than spawning
-                # the broken command once per waiting request.
-                failure = backend.last_error
-                if backend.state is _S.FAILED and failure and backend.failed_at >= arrived:
-                    raise failure
-                await self._evict_for(model_id)
-                await backend.ensure_ready()
-                lease = self._try_lease(backend)
-            if lease is not None:
-                return lease
-
-    def _try_lease(self, backend: Backend) -> Lease | None:
-        self._raise_if_shutting_down()
-        return backend.try_lease()
-
-    def _raise_if_shutting_down(self) -> None:
         if self._shutting_down:
             msg = "swapgate is shutting down; retry against another instance or after restart"
             raise ShuttingDown(msg)
+        lease = backend.try_lease()
+        if lease is not None:
+            return lease
+        now = self._clock()
+        timeout = self._config.queue_timeout_s(backend.spec)
+        waiter = Waiter(model_id, now, now + timeout if timeout > 0 else None)
+        future: asyncio.Future[Lease] = asyncio.get_running_loop().create_future()
+        self._runner.futures[waiter] = future
+        self._decide(lambda: self.scheduler.request(waiter))
+        return Ticket(waiter, future, self)
+
+    def forget(self, ticket: Ticket) -> None:
+        """The ticket's client left: it leaves the queue (no swap is started for it)."""
+        self._runner.futures.pop(ticket.waiter, None)
+        self._decide(lambda: self.scheduler.cancel(ticket.waiter))
+
+    def describe_wait(self, waiter: Waiter) -> str:
+        ahead = self.scheduler.ahead_of(waiter)
+        backend = self.backends[waiter.model]
+        if backend.state is _S.STARTING:
+            return f"loading {waiter.model}… {self._clock() - backend.since:.1f}s"
+        if ahead:
+            return f"queued behind {ahead} request{'s' if ahead != 1 else ''}"
+        return waiter.blocked or f"waiting for {waiter.model}"
 
     def _backend(self, model_id: str) -> Backend:
         backend = self.backends.get(model_id)
@@ -121,30 +207,59 @@ class BackendPool:
             raise ModelNotFound(msg)
         return backend
 
-    async def _evict_for(self, model_id: str) -> None:
-        active = [m for m, b in self.backends.items() if b.state is not _S.STOPPED]
-        victims = evictions_for(model_id, active, self._groups)
-        if victims:
-            log.info("swap: stopping %s to run %s", ", ".join(victims), model_id)
-        # Mark all first so none takes new leases while we drain the others.
-        for victim in victims:
-            self.backends[victim].mark_stopping(f"swap to {model_id}")
-        for victim in victims:
-            await self.backends[victim].ensure_stopped(None, f"swap to {model_id}")
+    async def load(self, model_id: str) -> None:
+        """Start `model_id` through the scheduler (policies apply) and return once READY."""
+        (await self.acquire(model_id)).release()
+
+    # ---- deciding -----------------------------------------------------------------------
+
+    def _decide(self, event: Callable[[], None]) -> None:
+        """Feed one event to the scheduler, then arm the timer for its next wake-up."""
+        event()
+        self._arm_timer()
+
+    def _arm_timer(self) -> None:
+        wake = self.scheduler.next_wakeup()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if wake is not None and not self._shutting_down:
+            delay = max(0.0, wake - self._clock())
+            self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._decide(self.scheduler.timer)
+
+    def _on_event(self, event: Event) -> None:
+        if not isinstance(event, StateChanged):
+            return
+        detail = f": {event.detail.splitlines()[0]}" if event.detail else ""
+        log.info(
+            "model %s: %s -> %s (%s%s)", event.model, event.old, event.new, event.cause, detail
+        )
+        if event.new is _S.READY:
+            self._spawn(self._measure(event.model))
+        self._decide(self.scheduler.changed)
 
     # ---- unloading ----------------------------------------------------------------------
 
     async def unload(self, model_id: str | None = None) -> list[str]:
-        """Stop one model (or all); returns what was stopped.
+        """Stop one model (or all); returns what was stopped. Never waits behind a swap.
 
         In-flight requests get up to shutdownTimeout seconds to finish: an unload frees the
-        GPU soon even while a long generation runs, without cutting short ones.
+        GPU soon even while a long generation runs, without cutting short ones. Requests
+        queued for an unloaded model are answered 503 model_unloaded.
         """
         targets = [self._backend(model_id)] if model_id else list(self.backends.values())
         stopped = [b.spec.id for b in targets if b.state is not _S.STOPPED]
+        names = frozenset(b.spec.id for b in targets)
+        message = f"model {model_id!r} was unloaded" if model_id else "every model was unloaded"
+        self._decide(lambda: self.scheduler.unload(names, message + " while this request waited"))
         drain_s = self._config.shutdown_timeout_s
-        async with self._swap_lock:
-            await asyncio.gather(*(b.ensure_stopped(drain_s, "unload") for b in targets))
+        tasks = [t for b in targets if (t := b.begin_stop(Cause.UNLOAD, drain_s)) is not None]
+        if tasks:
+            await asyncio.wait(tasks)
         return stopped
 
     def _ttl_of(self, backend: Backend) -> float:
@@ -154,37 +269,58 @@ class BackendPool:
         while True:
             await asyncio.sleep(_REAPER_INTERVAL_S)
             now = self._clock()
-            idle = [b for b in self.backends.values() if b.is_idle_for(self._ttl_of(b), now)]
-            for backend in idle:
-                # Re-checked synchronously under the lock: a request may have leased it
-                # while we waited, and then the TTL clock restarted.
-                async with self._swap_lock:
-                    expired = backend.is_idle_for(self._ttl_of(backend), self._clock())
-                    if expired:
-                        log.info(
-                            "unloading %s: idle for %.0fs", backend.spec.id, self._ttl_of(backend)
-                        )
-                        expired = backend.mark_stopping("ttl expired")
-                if expired:
-                    await backend.ensure_stopped(None, "ttl expired")
+            for backend in self.backends.values():
+                # is_idle_for and begin_stop run in one synchronous step: a request that
+                # leased the backend meanwhile restarted its TTL clock, or waits and restarts it.
+                if backend.is_idle_for(self._ttl_of(backend), now):
+                    log.info("unloading %s: idle for %.0fs", backend.spec.id, self._ttl_of(backend))
+                    backend.begin_stop(Cause.TTL, None)
 
-    # ---- ports ---------------------------------------------------------------------------
+    # ---- memory -------------------------------------------------------------------------
 
-    def _allocate_port(self, preferred: int) -> int:
-        port = preferred
-        while port <= _MAX_PORT:
-            if port not in self._ports_in_use and _port_is_free(port):
-                self._ports_in_use.add(port)
-                return port
-            port += 1
-        msg = f"no free TCP port at or above {preferred}"
-        raise OSError(errno.EADDRINUSE, msg)
+    async def _measure(self, model: str) -> None:
+        """Measure the ready server's GPU memory (NVML, in a thread), now and a little later."""
+        for delay in (0.0, _REMEASURE_AFTER_S):
+            await asyncio.sleep(delay)
+            backend = self.backends[model]
+            pid = backend.pid
+            if backend.state is not _S.READY or pid is None:
+                return
+            figure = await asyncio.to_thread(self.memory.measure, model, pid)
+            if figure is not None:
+                self.events.publish(
+                    MemoryFigure(model, figure.mib, figure.source, self._clock(), figure.detail)
+                )
+
+    # ---- background tasks ---------------------------------------------------------------
+
+    def _spawn(self, coro: object) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[call-overload]
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _supervise(self, name: str, run: Callable[[], object]) -> None:
+        """Run a background loop forever: an exception is logged and the loop restarted."""
+
+        async def supervised() -> None:
+            while True:
+                try:
+                    await run()  # type: ignore[misc]
+                except Exception:  # a crashed background loop restarts, it never dies quietly
+                    log.exception("%s failed; restarting it in %.0fs", name, _RESTART_DELAY_S)
+                await asyncio.sleep(_RESTART_DELAY_S)
+
+        self._spawn(supervised())
 
     # ---- shutdown -----------------------------------------------------------------------
 
     def begin_shutdown(self) -> None:
-        """From now on every acquire() raises ShuttingDown; in-flight leases carry on."""
+        """From now on every acquire() raises ShuttingDown; queued requests are refused;
+        in-flight leases carry on."""
+        if self._shutting_down:
+            return
         self._shutting_down = True
+        self._decide(lambda: self.scheduler.close("swapgate is shutting down; retry after restart"))
 
     async def wait_for_no_leases(self, timeout_s: float) -> bool:
         """Wait until no request holds a lease, at most `timeout_s`. True if none does."""
@@ -198,13 +334,14 @@ class BackendPool:
     async def shutdown(self, drain_timeout_s: float) -> None:
         """Refuse new work, give in-flight requests `drain_timeout_s`, stop every child."""
         self.begin_shutdown()
-        if self._reaper is not None:
-            self._reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reaper
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         await asyncio.gather(
-            *(b.ensure_stopped(drain_timeout_s, "shutdown") for b in self.backends.values())
+            *(b.ensure_stopped(Cause.SHUTDOWN, drain_timeout_s) for b in self.backends.values())
         )
+        if self._runner.tasks:
+            await asyncio.wait(self._runner.tasks, timeout=drain_timeout_s + 5.0)
         if self._health_session is not None:
             await self._health_session.close()
 
@@ -213,19 +350,11 @@ class BackendPool:
         for backend in self.backends.values():
             backend.kill_now()
 
-    def _on_event(self, event: StateChanged) -> None:
-        log.info("model %s: %s -> %s (%s)", event.model, event.old, event.new, event.reason)
+    # ---- display ------------------------------------------------------------------------
 
     def running(self) -> Mapping[str, Backend]:
         """Backends that are not STOPPED, for display."""
         return {m: b for m, b in self.backends.items() if b.state is not _S.STOPPED}
 
-
-def _port_is_free(port: int) -> bool:
-    """True if nothing listens on `port` on any local address."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind(("0.0.0.0", port))
-        except OSError:
-            return False
-    return True
+    def queue(self) -> list[QueueEntry]:
+        return self.scheduler.entries()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 
 from blacksheep import Request, Response
 
@@ -32,16 +32,17 @@ class Gateway:
     def __init__(self, config: Config, hub: LogHub) -> None:
         self.config = config
         self.hub = hub
-        self.pool = BackendPool(config, on_output=hub.write)
+        self.gpu = GpuProbe()
+        self.pool = BackendPool(config, on_output=hub.write, gpu=self.gpu)
         self.clients = UpstreamClients()
         names = {**{model_id: model_id for model_id in config.models}, **config.alias_index}
         self.router = compile_rules(
             config.routes, names, rewrite_default=config.rewrite_response_model
         )
         self.route_stats = RouteStats()
-        self.gpu = GpuProbe()
         self.api_keys = ApiKeys(config.api_keys)
         self._preloading: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         # Header facts are only built when some rule looks at headers.
         self.router_reads_headers = any(rule.match.headers for rule in config.routes) or any(
             rule.sticky is not None for rule in config.routes
@@ -54,6 +55,12 @@ class Gateway:
         await self.pool.start()
         if self.config.preload:
             self._preloading = asyncio.create_task(self._preload(self.config.preload))
+
+    def spawn(self, work: Coroutine[object, object, None]) -> None:
+        """Run `work` in the background for as long as the gateway runs."""
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _preload(self, models: tuple[str, ...]) -> None:
         """hooks.on_startup.preload: start these models in the background, in order."""
@@ -82,6 +89,8 @@ class Gateway:
         self._stopped = True
         if self._preloading is not None:
             self._preloading.cancel()
+        for task in list(self._tasks):
+            task.cancel()
         await self.pool.shutdown(0.0)
         await self.clients.close()
         self.gpu.close()

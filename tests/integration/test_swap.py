@@ -106,8 +106,9 @@ def test_unload_endpoints_stop_models() -> None:
         assert "known models: alpha, bravo" in body["error"]["message"]
 
 
-def test_a_crashed_model_is_noticed_and_restarted_by_the_next_request() -> None:
-    """A server that dies on its own shows as failed at once; the next request restarts it."""
+def test_a_crashed_model_backs_off_then_is_restarted_by_the_next_request() -> None:
+    """A server that dies soon after starting shows as failed at once; requests get 503
+    backend_failed with Retry-After during the 1 s back-off, then the next one restarts it."""
     import os
     import signal
 
@@ -116,8 +117,12 @@ def test_a_crashed_model_is_noticed_and_restarted_by_the_next_request() -> None:
         pid = gate.running()["alpha"]["pid"]
         os.kill(pid, signal.SIGKILL)
         wait_until(lambda: gate.running()["alpha"]["state"] == "failed", timeout=2)
-        status, _, body = gate.chat("alpha")
-        assert status == 200, body
+        status, headers, body = gate.chat("alpha")
+        assert status == 503, body
+        assert body["error"]["code"] == "backend_failed"
+        assert "exited on its own" in body["error"]["message"]
+        assert headers["retry-after"] == "1"
+        wait_until(lambda: gate.chat("alpha")[0] == 200, timeout=5, interval=0.2)
         assert gate.running()["alpha"]["pid"] != pid
 
 

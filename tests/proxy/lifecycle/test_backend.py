@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from proxy.config.model import ModelSpec
 from proxy.errors import BackendStartFailed, ConcurrencyLimited
-from proxy.events import StateChanged
+from proxy.events import Cause, StateChanged
 from proxy.lifecycle.backend import Backend, BackendEnv
 from proxy.lifecycle.state import BackendState
 from tests.support.procs import children_of, http_json, pids_alive
@@ -32,16 +32,17 @@ class Harness:
 
     def __init__(self, session: aiohttp.ClientSession, health_timeout_s: float) -> None:
         self.events: list[StateChanged] = []
+        self.idle: list[str] = []
         self.output: list[str] = []
         self.backends: list[Backend] = []
         self.env = BackendEnv(
             health_session=session,
-            allocate_port=lambda port: port,
-            release_port=lambda port: None,
+            allocate_port=lambda model, port: port,
+            release_port=lambda model: None,
             on_output=lambda model, line: self.output.append(line),
             on_event=self.events.append,
             health_timeout_s=health_timeout_s,
-            is_shutting_down=lambda: False,
+            on_idle=self.idle.append,
         )
 
     def backend(self, model: ModelSpec) -> Backend:
@@ -67,7 +68,7 @@ async def harness(health_timeout_s: float = 20.0) -> AsyncIterator[Harness]:
             yield h
         finally:
             for backend in h.backends:
-                await backend.ensure_stopped(1.0, "test over")
+                await backend.ensure_stopped(Cause.SHUTDOWN, 1.0)
             leaked = pids_alive(sorted(set(children_of(os.getpid())) - before))
             for pid in leaked:
                 os.killpg(pid, signal.SIGKILL)
@@ -109,7 +110,7 @@ def test_ensure_ready_starts_and_stop_stops() -> None:
             status, models = await get(backend.url + "/v1/models")
             assert (status, models["data"][0]["id"]) == (200, "a")
             assert repr(backend) == f"<Backend a READY leases=0 pid={pid} port={backend.port}>"
-            await backend.ensure_stopped(None, "unload")
+            await backend.ensure_stopped(Cause.UNLOAD, None)
             assert h.moves()[2:] == [(_S.READY, _S.STOPPING), (_S.STOPPING, _S.STOPPED)]
             assert backend.pid is None
             await gone(pid)
@@ -142,7 +143,8 @@ def test_crash_of_ready_child_is_noticed_and_next_call_restarts() -> None:
             assert first is not None
             os.kill(first, signal.SIGKILL)
             await wait_for_condition(lambda: backend.state is _S.FAILED, 0.5, message="FAILED")
-            assert h.events[-1].reason == f"exited with code {-signal.SIGKILL}"
+            assert h.events[-1].cause is Cause.EXITED
+            assert h.events[-1].detail.endswith(f"exited on its own with code {-signal.SIGKILL}")
             assert pid_of(backend) is None
             await backend.ensure_ready()
             assert pid_of(backend) not in (None, first)
@@ -167,7 +169,10 @@ def test_start_failure_carries_exit_code_and_last_output() -> None:
             assert message.endswith("fatal: cannot load model (simulated)")
             assert caught.value.status == 503
             assert backend.state is _S.FAILED
-            assert backend.last_error is caught.value
+            # the failure is kept as a record, never as the raised exception object
+            assert backend.last_failure is not None
+            assert backend.last_failure.message == message
+            assert backend.backoff.failures == 1
             assert backend.pid is None
 
     run(body())
@@ -248,7 +253,7 @@ def test_stop_drains_leases_then_stops() -> None:
             pid = backend.pid
             lease = backend.try_lease()
             assert lease is not None
-            stopping = asyncio.create_task(backend.ensure_stopped(None, "unload"))
+            stopping = asyncio.create_task(backend.ensure_stopped(Cause.UNLOAD, None))
             await wait_for_condition(lambda: backend.state is _S.STOPPING, message="STOPPING")
             assert backend.try_lease() is None
             done, _ = await asyncio.wait({stopping}, timeout=0.3)
@@ -274,7 +279,7 @@ def test_drain_timeout_cuts_a_held_lease() -> None:
             assert pid is not None
             lease = backend.try_lease()
             assert lease is not None
-            await asyncio.wait_for(backend.ensure_stopped(0.2, "shutdown"), 5.0)
+            await asyncio.wait_for(backend.ensure_stopped(Cause.SHUTDOWN, 0.2), 5.0)
             assert backend.state is _S.STOPPED
             await gone(pid)
             lease.release()
@@ -293,7 +298,7 @@ def test_cmd_stop_replaces_sigterm() -> None:
             pid = backend.pid
             assert pid is not None
             started = time.monotonic()
-            await backend.ensure_stopped(None, "unload")
+            await backend.ensure_stopped(Cause.UNLOAD, None)
             assert time.monotonic() - started < 10.0  # SIGTERM would wait out the 30 s grace
             assert h.output[-1] == "fake upstream stopping"  # SIGINT's graceful path
             await gone(pid)
@@ -310,7 +315,7 @@ def test_unload_while_health_check_runs_kills_the_child() -> None:
             waiter = asyncio.create_task(backend.ensure_ready())
             pid = await wait_for_condition(lambda: backend.pid, message="spawned")
             waiter.cancel()  # the request went away; the start task is the backend's own
-            await backend.ensure_stopped(None, "unload")
+            await backend.ensure_stopped(Cause.UNLOAD, None)
             assert backend.state is _S.STOPPED
             assert h.moves()[-2:] == [(_S.STARTING, _S.STOPPING), (_S.STOPPING, _S.STOPPED)]
             await gone(pid)
@@ -331,7 +336,7 @@ def test_unload_right_after_spawn_leaves_no_child() -> None:
             spawned = set(children_of(os.getpid())) - before
             assert len(spawned) == 1
             waiter.cancel()
-            await backend.ensure_stopped(None, "unload")
+            await backend.ensure_stopped(Cause.UNLOAD, None)
             assert backend.state is _S.STOPPED
             await wait_for_condition(
                 lambda: not pids_alive(sorted(spawned)), 2.0, message="spawned child gone"

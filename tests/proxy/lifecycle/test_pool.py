@@ -13,8 +13,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from proxy.config.model import Config, ModelSpec
-from proxy.errors import BackendStartFailed, ConcurrencyLimited, ModelNotFound, ShuttingDown
+from proxy.config.model import Config, ModelSpec, Scheduling
+from proxy.errors import (
+    BackendFailed,
+    BackendStartFailed,
+    ConcurrencyLimited,
+    ModelNotFound,
+    ShuttingDown,
+)
 from proxy.lifecycle.pool import BackendPool
 from proxy.lifecycle.state import BackendState
 from tests.support.procs import children_of, http_json, pids_alive
@@ -128,7 +134,7 @@ def test_concurrent_acquires_share_one_start(caplog_info: pytest.LogCaptureFixtu
 def test_swap_waits_for_lease_then_stops_old_and_starts_new(
     caplog_info: pytest.LogCaptureFixture,
 ) -> None:
-    """Acquiring B drains A's lease first, stops A's process, and only then starts B."""
+    """B waits while A serves (A keeps taking requests); once A is idle, A stops, then B starts."""
 
     async def body() -> None:
         async with pool_of(spec("a"), spec("b")) as (pool, _):
@@ -136,10 +142,10 @@ def test_swap_waits_for_lease_then_stops_old_and_starts_new(
             lease_a = await pool.acquire("a")
             pid_a = a.pid
             want_b = asyncio.create_task(pool.acquire("b"))
-            await wait_for_condition(lambda: a.state is _S.STOPPING, message="A draining")
+            await wait_for_condition(lambda: pool.scheduler.queued("b") == 1, message="B queued")
             assert await not_done_within(want_b, 0.4)
-            assert b.state is _S.STOPPED
-            assert b.pid is None
+            assert (a.state, b.state) == (_S.READY, _S.STOPPED)
+            (await pool.acquire("a")).release()  # a busy model keeps serving (collation)
             assert pid_a is not None
             assert pids_alive([pid_a]) == [pid_a]
             lease_a.release()
@@ -151,7 +157,7 @@ def test_swap_waits_for_lease_then_stops_old_and_starts_new(
             assert lines.index("model a: stopping -> stopped (stopped)") < lines.index(
                 "model b: stopped -> starting (requested)"
             )
-            assert "swap: stopping a to run b" in lines
+            assert "swap: stopping a to run b (swap)" in lines
             lease_b.release()
 
     run(body())
@@ -168,6 +174,11 @@ def test_crash_is_noticed_and_next_acquire_restarts() -> None:
             assert first is not None
             os.kill(first, signal.SIGKILL)
             await wait_for_condition(lambda: backend.state is _S.FAILED, 0.5, message="FAILED")
+            with pytest.raises(BackendFailed) as caught:  # crash back-off: 1 s
+                await pool.acquire("a")
+            assert caught.value.retry_after_s is not None
+            assert 0 < caught.value.retry_after_s <= 1.0
+            await asyncio.sleep(caught.value.retry_after_s)
             lease = await pool.acquire("a")
             assert backend.pid not in (None, first)
             assert lease.generation == 2
@@ -179,7 +190,8 @@ def test_crash_is_noticed_and_next_acquire_restarts() -> None:
 
 
 def test_start_failure_fails_queued_requests_without_respawning() -> None:
-    """Requests queued behind a failing start get its error; only a later request retries."""
+    """Requests queued behind a failing start get its error; during the back-off requests are
+    refused at once; only a request after it retries."""
 
     async def body() -> None:
         async with pool_of(spec("a", "--exit-on-start 3")) as (pool, output):
@@ -192,8 +204,12 @@ def test_start_failure_fails_queued_requests_without_respawning() -> None:
                 assert "exited with code 3 during startup" in error.message
                 assert error.message.endswith("fatal: cannot load model (simulated)")
             assert output.count("a", "fatal: cannot load model") == 1
+            with pytest.raises(BackendFailed, match="failed 1 time"):  # backing off: no spawn
+                await pool.acquire("a")
+            assert output.count("a", "fatal: cannot load model") == 1
+            await asyncio.sleep(1.0)
             with pytest.raises(BackendStartFailed):
-                await pool.acquire("a")  # arrived after the failure: tries again
+                await pool.acquire("a")  # the back-off has passed: tries again
             assert output.count("a", "fatal: cannot load model") == 2
 
     run(body())
@@ -301,10 +317,12 @@ def test_shutdown_stops_everything_and_refuses_new_work() -> None:
 
 
 def test_shutdown_honours_drain_timeout_for_a_model_already_draining() -> None:
-    """A model draining for a swap is cut at the shutdown drain timeout too, not waited on forever."""
+    """A model draining for a swap (here forced by the fairness bound, with drainTimeout 0 =
+    no limit) is cut at the shutdown drain timeout too, not waited on forever."""
 
     async def body() -> None:
-        async with pool_of(spec("a"), spec("b")) as (pool, _):
+        fair = Scheduling(max_wait_s=0.1)
+        async with pool_of(spec("a"), spec("b"), scheduling=fair) as (pool, _):
             a = pool.backends["a"]
             lease = await pool.acquire("a")
             pid = a.pid
