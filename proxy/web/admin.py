@@ -9,8 +9,8 @@ from http import HTTPStatus
 from blacksheep import Request, Response, StreamedContent
 
 from proxy.config.model import ModelSpec
-from proxy.lifecycle.backend import Backend
 from proxy.loghub import PROXY_SOURCE
+from proxy.web.control import model_records
 from proxy.web.disconnect import DisconnectWatch
 from proxy.web.envelope import json_response, text_response
 from proxy.web.gateway import Gateway
@@ -49,37 +49,11 @@ async def list_models(gateway: Gateway, _request: Request) -> Response:
     return json_response({"object": "list", "data": data})
 
 
-def _running_record(
-    backend: Backend, now_mono: float, now_wall: float, vram: dict[int, int]
-) -> dict[str, object]:
-    spec = backend.spec
-    record: dict[str, object] = {
-        "model": spec.id,
-        "state": str(backend.state),
-        "cmd": backend.cmd,
-        "proxy": backend.url,
-        "ttl": spec.ttl_s,
-        "name": spec.name,
-        "description": spec.description,
-        "pid": backend.pid,
-        "port": backend.port,
-        "since": round(now_wall - (now_mono - backend.since), 3),
-        "inFlight": backend.in_flight,
-    }
-    if vram and backend.pid in vram:
-        record["vramMiB"] = vram[backend.pid]
-    return record
-
-
 async def running(gateway: Gateway, _request: Request) -> Response:
-    """GET /running: llama-swap's shape plus pid, port, since (unix time), inFlight and, on a
-    GPU machine, vramMiB (the server's GPU memory per NVML)."""
-    now_mono, now_wall = time.monotonic(), time.time()
-    vram = gateway.gpu.used_mib_by_pid()
-    records = [
-        _running_record(b, now_mono, now_wall, vram) for b in gateway.pool.running().values()
-    ]
-    return json_response({"running": records})
+    """GET /running: llama-swap's shape (every model not stopped, plus stopped ones with
+    queued requests) with pid, port, since (unix time), inFlight, queued, queuePosition,
+    waitingFor, failures, retryAfter, lastError, memory and, on a GPU machine, vramMiB."""
+    return json_response({"running": model_records(gateway, include_stopped=False)})
 
 
 async def gpu(gateway: Gateway, _request: Request) -> Response:

@@ -10,7 +10,7 @@ from blacksheep import Application, Request, Response
 from proxy.config.model import Config
 from proxy.errors import EndpointNotFound
 from proxy.loghub import LogHub
-from proxy.web import admin
+from proxy.web import admin, control
 from proxy.web.cors import cors_preflight
 from proxy.web.envelope import error_response
 from proxy.web.gateway import Gateway
@@ -52,6 +52,8 @@ def build_app(config: Config, hub: LogHub) -> tuple[Application, Gateway]:
     add(("GET",), "/running", admin.running)
     add(("POST",), "/api/models/unload", admin.unload_all)
     add(("POST",), "/api/models/unload/*", admin.unload_one)
+    add(("POST",), "/api/models/load/*", control.load)
+    add(("GET",), "/api/events", control.events)
     add(("GET",), "/unload", admin.unload_all_legacy)
     add(("GET",), "/api/gpu", admin.gpu)
     add(("GET",), "/api/routes", admin.route_stats)

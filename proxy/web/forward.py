@@ -42,7 +42,7 @@ _HOP_BY_HOP = frozenset(
 _READ_WHOLE_LIMIT = 1 << 20
 _EVENT_STREAM = "text/event-stream"
 _OCTETS = b"application/octet-stream"
-_CLIENT_CLOSED = 499  # nginx's status for "client closed the request"; nobody reads it
+CLIENT_CLOSED = 499  # nginx's status for "client closed the request"; nobody reads it
 
 
 def upstream_request_headers(request: Request) -> list[tuple[str, str]]:
@@ -95,7 +95,7 @@ async def forward(
     if upstream is None:  # the client left while the upstream was still thinking
         watch.close()
         lease.release()
-        return Response(_CLIENT_CLOSED, None, None)
+        return Response(CLIENT_CLOSED, None, None)
     headers = _response_headers(upstream, lease.model)
     headers.extend(extra_headers)
     content_type = upstream.headers.get("Content-Type", "")

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from http import HTTPStatus
 
 from blacksheep import Request, Response
 
 from proxy.config.model import ModelSpec
 from proxy.errors import BadRequest, ModelNotFound, SwapgateError
+from proxy.lifecycle.backend import Lease
+from proxy.lifecycle.pool import Ticket
 from proxy.rewrite import ModelNameRewriter
+from proxy.web.disconnect import DisconnectWatch
 from proxy.web.extract import parse_inference_body, read_body, with_model
-from proxy.web.forward import forward
+from proxy.web.forward import CLIENT_CLOSED, forward
 from proxy.web.gateway import Gateway
+from proxy.web.loading import loading_response, wants_loading_state
 from proxy.web.tap import RouteTap
 from router import RequestFacts
 
@@ -85,22 +90,49 @@ async def handle_inference(gateway: Gateway, request: Request) -> Response:
         tap = RouteTap(gateway.route_stats, decision.rule, decision.arm, rewriter)
     if gateway.inject_delay_s:
         await asyncio.sleep(gateway.inject_delay_s)
+
+    def relay(lease: Lease) -> Awaitable[Response]:
+        return forward(
+            gateway.clients,
+            lease,
+            spec.max_connections,
+            request,
+            path_and_query(request),
+            payload,
+            extra_headers=extra_headers,
+            tap=tap,
+        )
+
     try:
-        lease = await gateway.pool.acquire(spec.id)
+        ticket = gateway.pool.enqueue(spec.id)
+        if isinstance(ticket, Lease):  # the fast path: no wait, no await
+            return await relay(ticket)
+        if spec.send_loading_state and wants_loading_state(body.parsed, path):
+            return loading_response(ticket, body.model, gateway.pool.events, relay)
+        lease = await wait_unless_gone(ticket, request)
     except SwapgateError as exc:
         if tap is not None:
             tap.done(int(exc.status))
         raise
-    return await forward(
-        gateway.clients,
-        lease,
-        spec.max_connections,
-        request,
-        path_and_query(request),
-        payload,
-        extra_headers=extra_headers,
-        tap=tap,
-    )
+    if lease is None:
+        return Response(CLIENT_CLOSED, None, None)
+    return await relay(lease)
+
+
+async def wait_unless_gone(ticket: Ticket, request: Request) -> Lease | None:
+    """The ticket's lease, or None if the client hung up first (it then leaves the queue,
+    so no model is started or stopped for it)."""
+    watch = DisconnectWatch.for_request(request)
+    try:
+        return await watch.unless_gone(ticket.wait())
+    finally:
+        watch.close()
+
+
+async def acquire_for(gateway: Gateway, model_id: str, request: Request) -> Lease | None:
+    """A lease for `model_id`: at once on the fast path, else after waiting in the queue."""
+    ticket = gateway.pool.enqueue(model_id)
+    return ticket if isinstance(ticket, Lease) else await wait_unless_gone(ticket, request)
 
 
 def _header_facts(gateway: Gateway, request: Request) -> dict[str, str]:
@@ -121,7 +153,9 @@ async def handle_upstream(gateway: Gateway, request: Request) -> Response:
     if rest == "/" and not tail.endswith("/"):
         return _redirect_to_slash(request, tail)
     raw = await read_body(request, gateway.config.max_request_bytes)
-    lease = await gateway.pool.acquire(spec.id)
+    lease = await acquire_for(gateway, spec.id, request)
+    if lease is None:
+        return Response(CLIENT_CLOSED, None, None)
     query: bytes = request.scope.get("query_string", b"")
     path_qs = _raw_rest(request, tail, rest) + ("?" + query.decode("latin-1") if query else "")
     return await forward(
