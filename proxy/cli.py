@@ -21,7 +21,7 @@ import uvloop
 from proxy import __version__
 from proxy.config import load_config
 from proxy.config.__main__ import run_config_command
-from proxy.config.model import Config
+from proxy.config.model import Config, RouterKind
 from proxy.errors import ConfigError
 from proxy.loghub import PROXY_SOURCE, LogHub
 
@@ -83,9 +83,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"swapgate: --listen: {exc}", file=sys.stderr)
         return 2
+    problem = placement_problem(loaded.config)
+    if problem:
+        print(f"swapgate: {problem}", file=sys.stderr)
+        return 1
     level = args.log_level or loaded.config.log_level
     uvloop.run(serve(loaded.config, host, port, _LOG_LEVELS.get(level, logging.INFO)))
     return 0
+
+
+def placement_problem(config: Config) -> str | None:
+    """Why the configured placement policy cannot run on this machine, if it cannot."""
+    scheduling = config.scheduling
+    if scheduling.router is not RouterKind.FIT or scheduling.fit.budget_mib is not None:
+        return None
+    from proxy.gpu import GpuProbe
+
+    probe = GpuProbe()
+    try:
+        total = probe.total_mib()
+    finally:
+        probe.close()
+    if total is not None:
+        return None
+    return (
+        "routing.router.use is fit but routing.router.settings.fit.budgetMiB is not set and "
+        f"NVML sees no GPU ({probe.reason or 'no device'}) — set budgetMiB to the memory the "
+        "models may share, in MiB"
+    )
 
 
 def _config_argv(args: argparse.Namespace) -> list[str]:
