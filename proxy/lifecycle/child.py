@@ -2,7 +2,7 @@
 
 The child dies with swapgate even on SIGKILL (PR_SET_PDEATHSIG), and `terminate()` always ends
 with the whole group gone within its bound: cmdStop or SIGTERM and the wait for the child share
-one grace period, then SIGKILL. Stdlib only; imports nothing from the project and no aiohttp.
+one grace period, then SIGKILL. Stdlib only (plus procfs.py); no aiohttp.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import shlex
 import signal
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
+
+from proxy.lifecycle.procfs import group_members
 
 log = logging.getLogger("swapgate.child")
 
@@ -52,19 +54,7 @@ def group_has_live_members(pgid: int) -> bool:
         os.killpg(pgid, 0)
     except (ProcessLookupError, PermissionError):
         return False  # the cheap answer: nothing at all is left in the group
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as stat:
-                raw = stat.read()
-        except OSError:  # exited between listdir and open, or not ours to read
-            continue
-        # comm may hold spaces and parentheses: the fields start after its last ')'.
-        state, _ppid, pgrp = raw[raw.rindex(b")") + 2 :].split(maxsplit=3)[:3]
-        if int(pgrp) == pgid and state not in (b"Z", b"X"):
-            return True
-    return False
+    return bool(group_members(pgid))
 
 
 class _OutputProtocol(asyncio.Protocol):

@@ -1,13 +1,15 @@
 """Who holds a port: the LISTEN sockets on a TCP port and whether a process group owns one.
 
 Lets "ready" mean that our child answered, not a foreign server that bound the port first.
-Linux /proc only, stdlib only; imports nothing from the project.
+Linux /proc only, stdlib only; imports only procfs.py from the project.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from proxy.lifecycle.procfs import group_members
 
 _TCP_TABLES = (Path("/proc/net/tcp"), Path("/proc/net/tcp6"))
 _LISTEN = "0A"  # the `st` column of /proc/net/tcp: TCP_LISTEN
@@ -72,7 +74,7 @@ def _group_sockets(pgid: int) -> tuple[set[int], bool]:
     """(socket inodes of group `pgid`, whether every process of the group could be read)."""
     inodes: set[int] = set()
     complete = True
-    for pid in _group_pids(pgid):
+    for pid in group_members(pgid):
         try:
             fds = os.listdir(f"/proc/{pid}/fd")
         except FileNotFoundError:  # exited meanwhile: it holds nothing now
@@ -88,20 +90,3 @@ def _group_sockets(pgid: int) -> tuple[set[int], bool]:
             if target.startswith("socket:["):
                 inodes.add(int(target[8:-1]))
     return inodes, complete
-
-
-def _group_pids(pgid: int) -> list[int]:
-    """Every pid whose process group is `pgid`, from /proc/PID/stat (vanished pids skipped)."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as stat:
-                raw = stat.read()
-        except OSError:
-            continue
-        # comm may hold spaces and parentheses: the fields start after its last ')'.
-        if int(raw[raw.rindex(b")") + 2 :].split(maxsplit=3)[2]) == pgid:
-            pids.append(int(entry))
-    return pids

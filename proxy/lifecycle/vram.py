@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import BinaryIO, Final
 
+from proxy.lifecycle.procfs import group_members
+
 _MIB: Final = 1024 * 1024
 
 # llama-server flags (common/arg.cpp). `--name=value` and `--name_with_underscores` are
@@ -120,25 +122,7 @@ def estimate_from_argv(argv: Sequence[str]) -> VramEstimate | None:
 
 def process_group_pids(pgid: int) -> list[int]:
     """Every live pid whose process group is `pgid`, ascending (zombies excluded), from /proc."""
-    try:
-        names = os.listdir("/proc")
-    except OSError:
-        return []
-    pids = []
-    for name in names:
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue  # exited between listdir and open
-        # "pid (comm) state ppid pgrp ...": comm may contain spaces and ")", so split after
-        # the last ")"; pgrp is field 5, the third after it.
-        fields = stat[stat.rfind(b")") + 1 :].split()
-        if len(fields) > 2 and fields[0] not in (b"Z", b"X") and fields[2] == str(pgid).encode():
-            pids.append(int(name))
-    return sorted(pids)
+    return group_members(pgid)
 
 
 # ---------------------------------------------------------------------------------------------
