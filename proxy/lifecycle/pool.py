@@ -133,7 +133,7 @@ class BackendPool:
             release_port=self.ports.release,
             on_output=self._on_output,
             on_event=self.events.publish,
-            on_idle=lambda _model: self._decide(self.scheduler.changed),
+            on_idle=self._on_idle,
             health_timeout_s=self._config.health_check_timeout_s,
             clock=self._clock,
         )
@@ -230,6 +230,11 @@ class BackendPool:
     def _on_timer(self) -> None:
         self._timer = None
         self._decide(self.scheduler.timer)
+
+    def _on_idle(self, _model: str) -> None:
+        # On the request path (a last lease released): only waiters care that a model idles.
+        if self.scheduler.waiting:
+            self._decide(self.scheduler.changed)
 
     def _on_event(self, event: Event) -> None:
         if not isinstance(event, StateChanged):

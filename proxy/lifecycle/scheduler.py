@@ -173,6 +173,11 @@ class Scheduler:
         times = [t for w in self._queue for t in (w.deadline, w.wake_at) if t is not None]
         return min(times, default=None)
 
+    @property
+    def waiting(self) -> bool:
+        """True while any request waits."""
+        return bool(self._queue)
+
     def queued(self, model: str) -> int:
         return sum(1 for w in self._queue if w.model == model)
 

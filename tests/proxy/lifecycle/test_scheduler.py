@@ -250,7 +250,9 @@ def test_cancelled_waiter_triggers_no_swap() -> None:
     effects.states["a"] = _S.READY
     effects.leases["a"] = 1
     waiter = ask(scheduler, clock, "b")
+    assert scheduler.waiting
     scheduler.cancel(waiter)
+    assert not scheduler.waiting
     release(scheduler, effects, "a")
     assert effects.swaps == []
     assert effects.states["a"] is _S.READY
