@@ -54,16 +54,33 @@ class Ticket:
         """The lease; if the caller is cancelled, the waiter leaves the queue (and a lease
         that arrived at that very moment is given back), so nothing runs for nobody."""
         try:
-            await asyncio.shield(self.future)
+            if not self.future.done():
+                await asyncio.wait({self.future})  # neither cancels the future nor raises
         except asyncio.CancelledError:
             self.cancel()
             raise
         return self.take()
 
     def take(self) -> Lease:
-        """The granted lease (raises the refusal if there was one); the caller now owns it."""
+        """The granted lease (raises the refusal if there was one); the caller now owns it.
+
+        The ticket lets go of a refusal before raising it: the traceback holds the caller's
+        frames, which hold this ticket (and the request body), so a ticket still holding the
+        exception would make a reference cycle that only the cyclic GC frees, and a burst of
+        refused requests would keep every body alive until it ran.
+        """
         self.taken = True
-        return self.future.result()
+        future = self.future
+        refusal = None if future.cancelled() else future.exception()
+        if refusal is None:
+            return future.result()
+        self.future = future.get_loop().create_future()
+        self.future.cancel()  # settled, holding nothing
+        del future
+        try:
+            raise refusal
+        finally:
+            del refusal  # no frame of the traceback may hold the exception either
 
     def cancel(self) -> None:
         """Leave the queue; a lease granted but not taken is given back."""
