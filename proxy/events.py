@@ -27,6 +27,7 @@ class Cause(enum.StrEnum):
     HEALTHY = "healthy"
     START_FAILED = "start failed"
     EXITED = "exited"  # the process ended on its own
+    UNREACHABLE = "unreachable"  # an external model's server stopped answering
     SWAP = "swap"  # stopped to make room for another model
     FAIRNESS = "fairness"  # stopped because a queued request waited maxWaitSeconds
     UNLOAD = "unload"

@@ -14,10 +14,12 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from proxy.config import sections, selection
-from proxy.config.issues import Collector, Path, parse_path
+from proxy.config.hints import FOREIGN_TOP, closest_key
+from proxy.config.issues import Collector, Path, fmt_path, parse_path
 from proxy.config.load import go_str
 from proxy.config.macros import expand, leftover_macros, parse_macros, resolve_chain
 from proxy.config.model import DEFAULT_MAX_REQUEST_BYTES, Config, JSONValue, ModelSpec
+from proxy.config.models import KNOWN_KEYS as MODEL_KEYS
 from proxy.config.models import ModelDefaults, build_models
 from proxy.config.routes import parse_routes
 from proxy.config.scheduling import read_scheduling
@@ -41,21 +43,33 @@ CORE_KEYS = (
     "maxRequestBytes", "shutdownTimeout", "rewriteResponseModel", "routes",
     "queueTimeout", "drainTimeout",
 )  # fmt: skip
-# llama-swap sections swapgate reads and reports but does not act on yet.
 # llama-swap sections swapgate acts on (groups, matrix, routing: the scheduler and placement;
 # hooks: preload; apiKeys: auth).
 ACTED_ON_KEYS = ("groups", "hooks", "apiKeys", "matrix", "routing")
+# llama-swap sections swapgate reads and reports but does not act on yet (one warning each).
 LATER_KEYS = (
     "peers", "profiles", "selectors",
     "logRequests", "logToStdout", "logTimeFormat", "metricsMaxInMemory", "captureBuffer",
     "performance", "store", "ui", "upstream",
 )  # fmt: skip
 NOT_EXPANDED = ("macros", "models", "routes")
+_KEPT = "kept and shown by --print-config"
+# What happens instead, for the LATER_KEYS a user is most likely to rely on.
+NOT_ACTED_ON = {
+    "peers": f"not acted on yet; requests for peer models get 404 model_not_found, {_KEPT}",
+    "profiles": f"not acted on yet; requests for a profile name get 404 model_not_found, {_KEPT}",
+    "selectors": f"not acted on yet; requests for a selector name get 404 model_not_found, {_KEPT}",
+}
+NO_MODELS = (
+    "required — at least one model; this config loads (llama-swap accepts it) but serves nothing"
+)
 
 
 def build_config(data: dict[str, object], source: str, out: Collector) -> Config:
     """Check everything, collecting issues in `out`; the result is only valid without errors."""
-    warn_unknown(out, (), data, (*CORE_KEYS, *ACTED_ON_KEYS, *LATER_KEYS))
+    top_keys = (*CORE_KEYS, *ACTED_ON_KEYS, *LATER_KEYS)
+    elsewhere = dict.fromkeys(MODEL_KEYS, "model level (models.<id>)")
+    warn_unknown(out, (), data, top_keys, foreign=FOREIGN_TOP, elsewhere=elsewhere)
     declared = parse_macros(data.get("macros"), ("macros",), out)
     macros = resolve_chain(declared)
     table = dict(macros)
@@ -65,7 +79,9 @@ def build_config(data: dict[str, object], source: str, out: Collector) -> Config
         if k in (*CORE_KEYS, *ACTED_ON_KEYS, *LATER_KEYS)
     }
     for where, name in leftover_macros({k: v for k, v in top.items() if k not in NOT_EXPANDED}, ()):
-        out.error(where, f"unknown macro '${{{name}}}' — define it under macros")
+        close = closest_key(name, table)
+        fix = f"did you mean ${{{close}}}?" if close else "define it under macros"
+        out.error(where, f"unknown macro '${{{name}}}' — {fix}")
     health = read_int(
         out, ("healthCheckTimeout",), top.get("healthCheckTimeout"), 120, None, "seconds"
     )
@@ -86,7 +102,9 @@ def build_config(data: dict[str, object], source: str, out: Collector) -> Config
         ),
         health_check_timeout_s=health,
     )
-    models = build_models(data.get("models"), declared, start_port, defaults, out)
+    models = build_models(data.get("models"), declared, start_port, defaults, out, top_keys)
+    if data.get("models") in (None, {}):
+        out.warn(("models",), NO_MODELS)
     alias_index = _alias_index(models, out)
     raw = _raw_sections(top, models, alias_index, out)
     raw["macros"] = [[name, value] for name, value in macros]
@@ -177,35 +195,32 @@ def to_str(value: object) -> str:
 
 
 def _alias_index(models: Mapping[str, ModelSpec], out: Collector) -> dict[str, str]:
-    """alias -> model id; an alias may name one model only and must not be a model id."""
+    """alias -> model id; a name may belong to one model only and must not be another model's id.
+
+    Aliases and setParamsByID keys (names a client may send) share one namespace; every clash
+    reads `<path> "<name>": already used by <where it was first used>`.
+    """
     index: dict[str, str] = {}
+    first: dict[str, str] = {}  # name -> the place that took it
     for model_id, spec in models.items():
-        for i, alias in enumerate(spec.aliases):
-            path: Path = ("models", model_id, "aliases", i)
-            if alias in models and alias != model_id:
-                out.error(
-                    path,
-                    f'"{alias}": conflicts with an existing model ID models.{alias} — rename the alias',
-                )
-            elif alias in index and index[alias] != model_id:
-                out.error(
-                    path, f'"{alias}" already used by models.{index[alias]} (duplicate alias)'
-                )
-            index.setdefault(alias, model_id)
-        by_id = spec.raw.get("filters")
-        keys = by_id.get("setParamsByID") if isinstance(by_id, dict) else None
-        for key in keys if isinstance(keys, dict) else {}:
-            key_path: Path = ("models", model_id, "filters", "setParamsByID", key)
-            if key == model_id or index.get(key) == model_id:
+        names: list[tuple[Path, str]] = [
+            (("models", model_id, "aliases", i), alias) for i, alias in enumerate(spec.aliases)
+        ]
+        names += [
+            (("models", model_id, "filters", "setParamsByID", key), key)
+            for key in spec.params_by_id
+        ]
+        for path, name in names:
+            if name == model_id or index.get(name) == model_id:
+                if path[2] == "aliases":  # a setParamsByID key naming the model is no alias
+                    index.setdefault(name, model_id)
                 continue
-            if key in models:
-                out.error(key_path, f"key '{key}' conflicts with an existing model ID models.{key}")
-            elif key in index:
-                out.error(
-                    key_path, f'"{key}": duplicate alias, already used by models.{index[key]}'
-                )
-            else:
-                index[key] = model_id
+            taken = fmt_path(("models", name)) if name in models else first.get(name)
+            if taken is not None:
+                out.error(path, f"already used by {taken}", subject=f'"{name}"')
+                continue
+            index[name] = model_id
+            first[name] = fmt_path(path)
     return index
 
 
@@ -214,10 +229,8 @@ def _raw_sections(
 ) -> dict[str, JSONValue]:
     for key in LATER_KEYS:
         if top.get(key) is not None:
-            out.warn(
-                (key,),
-                "not supported yet; kept and shown by --print-config, swapgate does not act on it",
-            )
+            later = f"not supported yet; {_KEPT}, swapgate does not act on it"
+            out.warn((key,), NOT_ACTED_ON.get(key, later))
     names = {**{a: f"local:{m}" for a, m in aliases.items()}, **{m: f"local:{m}" for m in models}}
     peers = sections.read_peers(top.get("peers"), ("peers",), out)
     for peer, body in peers.items():

@@ -6,6 +6,9 @@ given llama-swap's defaults, and kept in `ModelSpec.raw` for --print-config and 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 from proxy.config.issues import Collector, Path
 from proxy.config.model import JSONValue
 from proxy.config.validate import read_bool, read_int, read_map, read_str, read_str_list, to_json
@@ -21,6 +24,25 @@ MODEL_TIMEOUTS = {
 }
 PEER_TIMEOUTS = {**MODEL_TIMEOUTS, "responseHeader": 60}
 COMFYUI_ID = "comfyui_auto"
+PROTECTED_PARAM = "model"  # swapgate routes on it: never stripped, never set (llama-swap)
+_NEVER_SET = f'"{PROTECTED_PARAM}" is never set — swapgate routes on it; use useModelName to change the name sent upstream'
+# Per-model llama-swap keys swapgate reads but does not act on yet: what happens instead.
+NOT_ACTED_ON = {
+    "capabilities": "not acted on yet; kept and shown by --print-config, but /v1/models does "
+    "not list it and requests are not checked against it",
+    "timeouts": "not acted on yet; swapgate connects with a 10 s timeout and waits for the "
+    "response without a limit",
+    "compat": "not acted on; swapgate does not relay WebSocket upgrades, so ignoreWebsockets "
+    "changes nothing",
+}
+Params = Mapping[str, JSONValue]
+
+
+def warn_not_acted_on(tree: Mapping[str, object], path: Path, out: Collector) -> None:
+    """One warning for each per-model key swapgate keeps but does not act on."""
+    for key, message in NOT_ACTED_ON.items():
+        if tree.get(key) is not None:
+            out.warn((*path, key), message)
 
 
 def read_model_extras(
@@ -87,3 +109,33 @@ def read_timeouts(
         key: read_int(out, (*path, key), section.get(key), default, 0, "seconds")
         for key, default in defaults.items()
     }
+
+
+def strip_params(filters: Mapping[str, JSONValue], path: Path, out: Collector) -> tuple[str, ...]:
+    """`stripParams` as names: split on commas, trimmed, de-duplicated, sorted, never `model`."""
+    names = {name.strip() for name in str(filters.get("stripParams") or "").split(",")}
+    if PROTECTED_PARAM in names:
+        out.warn(
+            (*path, "stripParams"), f'"{PROTECTED_PARAM}" is never stripped — swapgate routes on it'
+        )
+    return tuple(sorted(names - {"", PROTECTED_PARAM}))
+
+
+def set_params(raw: JSONValue, path: Path, out: Collector) -> Params:
+    """One `setParams` mapping without `model` (warned about and dropped)."""
+    if not isinstance(raw, dict):
+        return MappingProxyType({})
+    if PROTECTED_PARAM in raw:
+        out.warn((*path, PROTECTED_PARAM), _NEVER_SET)
+    return MappingProxyType({k: v for k, v in raw.items() if k != PROTECTED_PARAM})
+
+
+def params_by_id(
+    filters: Mapping[str, JSONValue], path: Path, out: Collector
+) -> Mapping[str, Params]:
+    """`setParamsByID`: the name a client asked for (an alias of this model) -> its params."""
+    raw = filters.get("setParamsByID")
+    entries = raw.items() if isinstance(raw, dict) else ()
+    return MappingProxyType(
+        {name: set_params(params, (*path, "setParamsByID", name), out) for name, params in entries}
+    )

@@ -6,6 +6,7 @@ a map from every path to its source line, so later checks can point at `file:lin
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -18,6 +19,16 @@ from proxy.config.issues import Collector, Path
 from proxy.errors import Issue
 
 _ENV_MACRO = re.compile(r"\$\{env\.([A-Za-z_][A-Za-z0-9_]*)\}")
+# An unset ${env.NAME} is replaced by this marker before parsing, so the walk can read it as
+# empty and know which values came from it (YAML-safe in every scalar style, never typed).
+_UNSET = "\u27e6env.{}\u27e7"
+_UNSET_MARK = re.compile("\u27e6env\\.([A-Za-z_][A-Za-z0-9_]*)\u27e7")
+_INDENT_PROBLEMS = (
+    "expected <block end>",
+    "could not find expected ':'",
+    "did not find expected key",
+    "did not find expected '-'",
+)
 _TAG = "tag:yaml.org,2002:"
 
 
@@ -83,10 +94,24 @@ class _Builder:
     def build(self, node: yaml.Node, path: Path) -> object:
         self.lines.setdefault(path, (node.start_mark.line + 1, self.file))
         if isinstance(node, yaml.ScalarNode):
+            if _UNSET_MARK.search(node.value):
+                self.out.tainted.add(path)
+                if _UNSET_MARK.fullmatch(node.value):
+                    return None if node.style is None else ""  # `ttl: ${env.X}` reads as null
+                return _UNSET_MARK.sub("", node.value)
             return scalar_value(node.tag, node.value)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
         return self._mapping(node, path)
+
+    def _key(self, node: yaml.Node, path: Path) -> str:
+        if not isinstance(node, yaml.ScalarNode):
+            return "?"
+        if _UNSET_MARK.search(node.value):
+            key = _UNSET_MARK.sub("", node.value)
+            self.out.tainted_keys.add((*path, key))
+            return key
+        return go_str(scalar_value(node.tag, node.value))
 
     def _mapping(self, node: yaml.Node, path: Path) -> dict[str, object]:
         result: dict[str, object] = {}
@@ -95,9 +120,9 @@ class _Builder:
             if key_node.tag == _TAG + "merge":
                 merged.update(self._merge_sources(value_node, path))
                 continue
-            key = (
-                go_str(self.build(key_node, path)) if isinstance(key_node, yaml.ScalarNode) else "?"
-            )
+            key = self._key(key_node, path)
+            # A value is located at its key's line (a block mapping's value starts below it).
+            self.lines.setdefault((*path, key), (key_node.start_mark.line + 1, self.file))
             if key in result:
                 line = key_node.start_mark.line + 1
                 self.out.error((*path, key), f"mapping key already defined (line {line})")
@@ -133,22 +158,60 @@ def go_str(value: object) -> str:
 
 
 def parse_yaml(text: str, file: str, out: Collector) -> Document:
-    """Parse one YAML text into a Document; syntax errors are recorded with their line."""
+    """Parse one YAML text into a Document; a syntax error is recorded with its line, column,
+    the line itself and a hint, and marks the collector broken."""
     try:
         node = yaml.compose(text, Loader=GoYamlLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = None if mark is None else mark.line + 1
-        out.errors.append(_file_issue(file, f"invalid YAML: {exc.problem or exc}", line))
+    except yaml.YAMLError as exc:
+        out.broken = True
+        out.errors.append(yaml_error_issue(text, file, exc))
         return Document()
     if node is None:
         return Document()
     builder = _Builder(file, out)
     data = builder.build(node, ())
     if not isinstance(data, dict):
+        out.broken = True
         out.errors.append(_file_issue(file, "expected a mapping at the top level", 1))
         return Document()
     return Document(data, builder.lines)
+
+
+def yaml_error_issue(text: str, file: str, exc: yaml.YAMLError) -> Issue:
+    """`invalid YAML at line 3, column 1: <problem>; the line is "..." — <hint>`."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        if "<stream end>" in (exc.problem or "") and exc.context_mark is not None:
+            mark = exc.context_mark  # where the unclosed bracket or quote opened
+        problem = exc.problem or str(exc)
+        line, column = (None, None) if mark is None else (mark.line, mark.column)
+    else:
+        position = getattr(exc, "position", None)
+        problem = str(exc).splitlines()[0]
+        before = text[:position] if isinstance(position, int) else None
+        line = None if before is None else before.count("\n")
+        column = None if before is None else len(before) - (before.rfind("\n") + 1)
+    if line is None or column is None:
+        return _file_issue(file, f"invalid YAML: {problem}", None)
+    lines = text.split("\n")
+    shown = _UNSET_MARK.sub(r"${env.\1}", lines[line]) if line < len(lines) else ""
+    message = (
+        f"invalid YAML at line {line + 1}, column {column + 1}: {problem}; "
+        f"the line is {json.dumps(shown, ensure_ascii=False)}"
+    )
+    hint = _yaml_hint(problem, shown)
+    return _file_issue(file, f"{message} — {hint}" if hint else message, line + 1)
+
+
+def _yaml_hint(problem: str, line: str) -> str:
+    indent = line[: len(line) - len(line.lstrip())]
+    if "\t" in indent or "'\\t'" in problem:
+        return "YAML does not allow tabs for indentation — use spaces"
+    if "mapping values are not allowed" in problem:
+        return 'check the indentation of this line and the one above, or quote a value with ": "'
+    if any(known in problem for known in _INDENT_PROBLEMS):
+        return "check the indentation of this line and the one above"
+    return ""
 
 
 def _file_issue(file: str, message: str, line: int | None) -> Issue:
@@ -182,15 +245,15 @@ def substitute_env(text: str, file: str, environ: Mapping[str, str], out: Collec
         line = _line_of(text, "${env." + name + "}")
         value = environ.get(name)
         if value is None:
-            out.errors.append(
-                _file_issue(
-                    file, f"environment variable '{name}' is not set (${{env.{name}}})", line
-                )
-            )
+            message = f"environment variable '{name}' is not set (${{env.{name}}})"
+            out.errors.append(_file_issue(file, message, line))
+            # Read as empty from here on; values that used it report nothing more (see Collector).
+            text = text.replace("${env." + name + "}", _UNSET.format(name))
             continue
         if any(ch in value for ch in "\n\r\x00"):
             message = f"environment variable '{name}' contains newlines or null bytes, which are not allowed"
             out.errors.append(_file_issue(file, message, line))
+            text = text.replace("${env." + name + "}", _UNSET.format(name))
             continue
         escaped = value.replace("\\", "\\\\").replace('"', '\\"')
         text = text.replace("${env." + name + "}", escaped)
@@ -198,8 +261,12 @@ def substitute_env(text: str, file: str, environ: Mapping[str, str], out: Collec
 
 
 def _line_of(text: str, needle: str) -> int | None:
-    index = text.find(needle)
-    return None if index < 0 else text.count("\n", 0, index) + 1
+    """The first line using `needle` outside a comment (else the first line with it at all)."""
+    lines = text.split("\n")
+    hits = [n for n, line in enumerate(lines, 1) if needle in line]
+    active = [n for n in hits if "#" not in lines[n - 1].split(needle, 1)[0]]
+    found = active or hits
+    return found[0] if found else None
 
 
 def read_document(path: FsPath, environ: Mapping[str, str], out: Collector) -> Document:
@@ -209,5 +276,6 @@ def read_document(path: FsPath, environ: Mapping[str, str], out: Collector) -> D
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         out.errors.append(_file_issue(str(path), f"cannot read config file: {exc.strerror}", None))
+        out.broken = True
         return Document()
     return parse_yaml(substitute_env(text, file, environ, out), file, out)

@@ -34,6 +34,10 @@ def _empty_mapping() -> Mapping[str, JSONValue]:
     return MappingProxyType({})
 
 
+def _empty_params() -> Mapping[str, Mapping[str, JSONValue]]:
+    return MappingProxyType({})
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelSpec:
     """One configured model: how to start its server and how to reach it.
@@ -41,10 +45,18 @@ class ModelSpec:
     `cmd` and `proxy` have every macro expanded except `${PORT}`, which stays a placeholder so
     the lifecycle can move the server to a free port at spawn time. `port` is the port assigned
     at load (sorted model-id order from `startPort`, only where `cmd` uses `${PORT}`), else None.
+    A model without `cmd` is `external`: a server that is already running at `proxy`, which
+    swapgate never starts or stops.
+
+    The request filters (llama-swap's `filters`) are typed here for the HTTP layer to apply:
+    `strip_params` are body keys to remove, `set_params` keys to set, and `params_by_id` the
+    keys to set when the client asked for one particular name (a key of it is also an alias of
+    this model). None of them ever holds "model".
     """
 
     id: str
-    cmd: str  # as written (comment lines removed), macros expanded but ${PORT}
+    cmd: str  # as written (comment lines removed), macros expanded but ${PORT}; "" if external
+    external: bool = False  # no cmd: never started or stopped by swapgate
     cmd_stop: str = ""  # "" = SIGTERM the process group; ${PID} is substituted at stop time
     proxy: str  # upstream base URL, ${PORT} still a placeholder where cmd uses it
     port: int | None = None
@@ -64,6 +76,9 @@ class ModelSpec:
     queue_timeout_s: float | None = None  # None: the top-level queueTimeout; 0 = no bound
     drain_timeout_s: float | None = None  # None: the top-level drainTimeout; 0 = no bound
     send_loading_state: bool = False
+    strip_params: tuple[str, ...] = ()  # filters.stripParams: trimmed, sorted, never "model"
+    set_params: Mapping[str, JSONValue] = field(default_factory=_empty_mapping)
+    params_by_id: Mapping[str, Mapping[str, JSONValue]] = field(default_factory=_empty_params)
     # llama-swap per-model sections swapgate keeps as data (filters, capabilities, timeouts,
     # compat, sendLoadingState, macros), macros expanded, for --print-config and later features.
     raw: Mapping[str, JSONValue] = field(default_factory=_empty_mapping)

@@ -3,15 +3,25 @@
 Ports go to models in sorted id order from `startPort`, and only to models whose `cmd` uses
 `${PORT}`. In the ModelSpec, `cmd` and `proxy` keep the placeholder (the runtime may pick another
 free port); every other field has the assigned port substituted, as llama-swap does.
+
+A model without `cmd` but with `proxy` is external: a server that is already running, which
+swapgate never starts or stops (llama-swap loads these too). With neither, `cmd` is required.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from proxy.config.extras import read_model_extras
+from proxy.config.extras import (
+    params_by_id,
+    read_model_extras,
+    set_params,
+    strip_params,
+    warn_not_acted_on,
+)
+from proxy.config.hints import FOREIGN_MODEL, closest_key
 from proxy.config.issues import Collector, Path
 from proxy.config.macros import (
     MacroList,
@@ -57,14 +67,23 @@ class ModelDefaults:
 
 
 def build_models(
-    raw: object, macros: MacroList, start_port: int, defaults: ModelDefaults, out: Collector
+    raw: object,
+    macros: MacroList,
+    start_port: int,
+    defaults: ModelDefaults,
+    out: Collector,
+    top_level_keys: Iterable[str] = (),
 ) -> dict[str, ModelSpec]:
-    """Every model of the `models:` section, in sorted id order (the port order)."""
+    """Every model of the `models:` section, in sorted id order (the port order).
+
+    `top_level_keys` lets an unknown model key that belongs at the top level say so.
+    """
     section = read_map(out, ("models",), raw)
     specs: dict[str, ModelSpec] = {}
     next_port = start_port
+    elsewhere = dict.fromkeys(top_level_keys, "top level")
     for model_id in sorted(section):
-        spec = _build_one(model_id, section[model_id], macros, next_port, defaults, out)
+        spec = _build_one(model_id, section[model_id], macros, next_port, defaults, out, elsewhere)
         if spec is not None:
             specs[model_id] = spec
             next_port += spec.port is not None
@@ -78,23 +97,30 @@ def _build_one(
     port: int,
     defaults: ModelDefaults,
     out: Collector,
+    elsewhere: Mapping[str, str],
 ) -> ModelSpec | None:
     path: Path = ("models", model_id)
     body = read_map(out, path, raw)
-    warn_unknown(out, path, body, KNOWN_KEYS)
+    warn_unknown(out, path, body, KNOWN_KEYS, foreign=FOREIGN_MODEL, elsewhere=elsewhere)
+    warn_not_acted_on(body, path, out)
     scope = dict(
         scope_for(model_id, macros, parse_macros(body.get("macros"), (*path, "macros"), out))
     )
     tree = _expanded_tree(body, scope, path, out)
     cmd = tree.get("cmd")
     uses_port = isinstance(cmd, str) and PORT_MACRO in cmd
-    if not isinstance(tree.get("proxy"), str) or not tree.get("proxy"):
+    if _blank(tree.get("proxy")) and not _blank(cmd):
         tree["proxy"] = DEFAULT_PROXY
     placeholders = {key: tree.get(key) for key in ("cmd", "proxy")}
     if uses_port:
         tree = {k: expand(v, {"PORT": port}) for k, v in tree.items()}
-    _check_leftovers(tree, path, uses_port, out)
+    _check_leftovers(tree, path, uses_port, sorted(scope), out)
     return _spec(model_id, tree, placeholders, port if uses_port else None, defaults, out)
+
+
+def _blank(value: object) -> bool:
+    """Not set: absent, null, or a string of spaces."""
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def _expanded_tree(
@@ -135,27 +161,40 @@ def _expand_keys(
     return result
 
 
-def _check_leftovers(tree: dict[str, object], path: Path, uses_port: bool, out: Collector) -> None:
-    for where, name in leftover_macros(tree, path):
+def _check_leftovers(
+    tree: dict[str, object], path: Path, uses_port: bool, names: list[str], out: Collector
+) -> None:
+    """Macros left unexpanded. When cmd itself is broken (an unknown macro, an unset variable),
+    a missing `${PORT}` is a consequence, not a second problem, so it is not reported."""
+    leftovers = leftover_macros(tree, path)
+    cmd_path = (*path, "cmd")
+    cmd_broken = (
+        out.derived(cmd_path)
+        or isinstance(tree.get("cmd"), dict | list)  # reported as a type error
+        or any(where == cmd_path for where, _ in leftovers)
+    )
+    has_cmd = not _blank(tree.get("cmd"))
+    for where, name in leftovers:
         field = where[2] if len(where) > 2 else ""
         if name == "PID" and field == "cmdStop":
             continue  # substituted when the model is stopped
-        if (
-            name == "PORT"
-            and field == "proxy"
-            and tree.get("proxy") == "http://localhost:${PORT}"
-            and not uses_port
-        ):
+        if name != "PORT" or uses_port:
+            close = closest_key(name, names)
+            fix = f"did you mean ${{{close}}}?" if close else "define it under macros"
+            out.error(where, f"unknown macro '${{{name}}}' — {fix}")
+        elif cmd_broken:
+            continue
+        elif not has_cmd:
+            out.error(where, "uses ${PORT} but there is no cmd — set proxy to the server's address")
+        elif field == "proxy" and tree.get("proxy") == DEFAULT_PROXY:
             out.error(
                 where,
                 "proxy uses ${PORT} but cmd does not — add --port ${PORT} to cmd or set proxy",
             )
-        elif name == "PORT" and not uses_port:
+        else:
             out.error(
                 where, "uses ${PORT} but cmd does not — ${PORT} is only assigned when cmd uses it"
             )
-        else:
-            out.error(where, f"unknown macro '${{{name}}}' — define it under macros")
 
 
 def _spec(
@@ -168,8 +207,16 @@ def _spec(
 ) -> ModelSpec | None:
     path: Path = ("models", model_id)
     cmd = read_str(out, (*path, "cmd"), placeholders["cmd"])
-    if not cmd.strip():
-        out.error((*path, "cmd"), "required — the command that starts this model's server")
+    external = not cmd.strip()  # a server swapgate never starts or stops, reached at `proxy`
+    if external and _blank(placeholders["cmd"]) and _blank(placeholders["proxy"]):
+        out.error(
+            (*path, "cmd"),
+            "required — the command that starts this model's server, "
+            "or set proxy to use a server that is already running",
+        )
+    cmd_stop = read_str(out, (*path, "cmdStop"), tree.get("cmdStop"))
+    if external and cmd_stop.strip():
+        out.warn((*path, "cmdStop"), "ignored — a model without cmd is never stopped by swapgate")
     ttl = read_int(out, (*path, "ttl"), tree.get("ttl"), defaults.global_ttl_s, 0, "seconds")
     unload = read_int(out, (*path, "unloadTimeout"), tree.get("unloadTimeout"), 0, 0, "seconds")
     check = read_str(out, (*path, "checkEndpoint"), tree.get("checkEndpoint"), "/health")
@@ -178,10 +225,13 @@ def _spec(
         limit = COMFYUI_MIN_CONCURRENCY
     raw = read_model_extras(model_id, tree, defaults.send_loading_state, path, out)
     raw["healthCheckTimeout"] = defaults.health_check_timeout_s
+    filters = raw["filters"] if isinstance(raw["filters"], dict) else {}
+    filters_path = (*path, "filters")
     return ModelSpec(
         id=model_id,
         cmd=cmd,
-        cmd_stop=read_str(out, (*path, "cmdStop"), tree.get("cmdStop")),
+        cmd_stop=cmd_stop,
+        external=external,
         proxy=read_str(out, (*path, "proxy"), placeholders["proxy"]),
         port=port,
         aliases=tuple(read_str_list(out, (*path, "aliases"), tree.get("aliases"))),
@@ -202,6 +252,9 @@ def _spec(
         queue_timeout_s=_optional_s(out, (*path, "queueTimeout"), tree.get("queueTimeout")),
         drain_timeout_s=_optional_s(out, (*path, "drainTimeout"), tree.get("drainTimeout")),
         send_loading_state=raw.get("sendLoadingState") is True,
+        strip_params=strip_params(filters, filters_path, out),
+        set_params=set_params(filters.get("setParams"), (*filters_path, "setParams"), out),
+        params_by_id=params_by_id(filters, filters_path, out),
         raw=MappingProxyType(raw),
     )
 

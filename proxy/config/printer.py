@@ -1,15 +1,28 @@
 """`--print-config`: the effective config as JSON, with llama-swap's key names and shapes.
 
-Ports are shown assigned and macros expanded, as llama-swap's own view of a config.
+Ports are shown assigned and macros expanded, as llama-swap's own view of a config. Secrets
+(`apiKeys`, each peer's `apiKey`) are masked unless the caller asks to show them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from proxy.config.model import Config, JSONValue, ModelSpec
 
+SHORT_SECRET = 8  # keys this long or shorter are shown as *** only
 
-def effective_json(config: Config) -> dict[str, object]:
-    """The effective config; every value is JSON-serialisable."""
+
+def mask_secret(key: str) -> str:
+    """`sk-…7f3a`: the first 3 and last 4 characters; `***` for keys of 8 characters or fewer."""
+    if not key:
+        return key
+    return "***" if len(key) <= SHORT_SECRET else f"{key[:3]}…{key[-4:]}"
+
+
+def effective_json(config: Config, *, show_secrets: bool = False) -> dict[str, object]:
+    """The effective config; every value is JSON-serialisable. Keys are masked unless
+    `show_secrets`."""
     result: dict[str, object] = {
         "healthCheckTimeout": _num(config.health_check_timeout_s),
         "logLevel": config.log_level,
@@ -23,6 +36,8 @@ def effective_json(config: Config) -> dict[str, object]:
         "rewriteResponseModel": config.rewrite_response_model,
     }
     result.update(config.raw_sections)
+    if not show_secrets:
+        result.update(_masked(config.raw_sections))
     routing = config.raw_sections.get("routing")
     if isinstance(routing, dict):
         result["effective_router"] = routing.get("effective_router")
@@ -57,6 +72,25 @@ def model_json(spec: ModelSpec, config: Config) -> dict[str, JSONValue]:
     }
     result.update(spec.raw)
     return result
+
+
+def _masked(sections: Mapping[str, JSONValue]) -> dict[str, JSONValue]:
+    """apiKeys and peers with every key masked (the sections themselves are not changed)."""
+    masked: dict[str, JSONValue] = {}
+    keys = sections.get("apiKeys")
+    if isinstance(keys, list):
+        masked["apiKeys"] = [mask_secret(k) if isinstance(k, str) else k for k in keys]
+    peers = sections.get("peers")
+    if isinstance(peers, dict):
+        masked["peers"] = {name: _masked_peer(body) for name, body in peers.items()}
+    return masked
+
+
+def _masked_peer(body: JSONValue) -> JSONValue:
+    key = body.get("apiKey") if isinstance(body, dict) else None
+    if not isinstance(body, dict) or not isinstance(key, str):
+        return body
+    return {**body, "apiKey": mask_secret(key)}
 
 
 def _num(value: float) -> int | float:

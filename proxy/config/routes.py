@@ -7,10 +7,10 @@ run through `compile_rules`, so each rule problem is detected in exactly one pla
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Mapping
 
+from proxy.config.hints import closest_key
 from proxy.config.issues import describe
 from proxy.errors import Issue
 from router import (
@@ -216,5 +216,5 @@ class _Parser:
 
 
 def _unknown_key(key: str, known: tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(key, known, n=1)
-    return f'unknown key (did you mean "{close[0]}"?)' if close else "unknown key"
+    close = closest_key(key, known)
+    return f'unknown key (did you mean "{close}"?)' if close else "unknown key"

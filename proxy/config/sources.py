@@ -25,6 +25,7 @@ def load_sources(
     """Read the main file and every YAML file of the folder into one merged Document."""
     if not config_path and not config_dir:
         out.errors.append(Issue("", "at least one of --config or --config-dir is required"))
+        out.broken = True
         return Document()
     files: list[FsPath] = []
     if config_path:
@@ -33,6 +34,7 @@ def load_sources(
         files += _dir_files(FsPath(config_dir), FsPath(config_path) if config_path else None, out)
         if not files:
             out.errors.append(Issue("", f"no configuration sources found in {config_dir}"))
+            out.broken = True
     merged = Document()
     for path in files:
         doc = read_document(path, environ, out)
@@ -43,6 +45,7 @@ def load_sources(
 def _dir_files(folder: FsPath, main: FsPath | None, out: Collector) -> list[FsPath]:
     if not folder.is_dir():
         out.errors.append(Issue("", f"--config-dir {folder} is not a folder"))
+        out.broken = True
         return []
     found = sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
     if main is not None and any(p.resolve() == main.resolve() for p in found):

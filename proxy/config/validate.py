@@ -7,10 +7,10 @@ reports everything at once. Null means "not set", as in llama-swap.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 
+from proxy.config.hints import unknown_key_message
 from proxy.config.issues import Collector, Path, describe
 from proxy.config.load import go_str
 from proxy.config.model import JSONValue
@@ -111,16 +111,23 @@ def read_map(out: Collector, path: Path, raw: object) -> dict[str, object]:
 
 
 def warn_unknown(
-    out: Collector, path: Path, section: Mapping[str, object], known: Iterable[str]
+    out: Collector,
+    path: Path,
+    section: Mapping[str, object],
+    known: Iterable[str],
+    *,
+    foreign: Mapping[str, str] | None = None,
+    elsewhere: Mapping[str, str] | None = None,
 ) -> None:
-    """Warn about keys llama-swap and swapgate ignore, with the nearest known key as a hint."""
+    """Warn about keys llama-swap and swapgate ignore, with a hint where one is sure to help.
+
+    `foreign` maps keys other tools use (normalised, see hints.py) to advice; `elsewhere` maps
+    keys that belong at another level to where they go.
+    """
     known_list = list(known)
     for key in section:
-        if key in known_list:
-            continue
-        close = difflib.get_close_matches(key, known_list, n=1)
-        hint = f' (did you mean "{close[0]}"?)' if close else ""
-        out.warn((*path, key), f"unknown key{hint}; ignored")
+        if key not in known_list:
+            out.warn((*path, key), unknown_key_message(key, known_list, foreign, elsewhere))
 
 
 def to_json(value: object) -> JSONValue:

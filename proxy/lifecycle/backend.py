@@ -23,7 +23,8 @@ from proxy.errors import BackendStartFailed, ConcurrencyLimited, Unavailable
 from proxy.events import Cause, StateChanged
 from proxy.lifecycle.backoff import Backoff, StartFailure
 from proxy.lifecycle.child import ChildProcess, split_command
-from proxy.lifecycle.health import HealthTimeout, wait_healthy
+from proxy.lifecycle.health import HealthTimeout, probe_reachable, wait_healthy
+from proxy.lifecycle.lease import Lease
 from proxy.lifecycle.readiness import ListenerGuard
 from proxy.lifecycle.state import BackendState, check_transition
 
@@ -45,27 +46,6 @@ class BackendEnv:
     on_idle: Callable[[str], None]  # the last lease of a model was released
     health_timeout_s: float
     clock: Callable[[], float] = time.monotonic
-
-
-class Lease:
-    """One in-flight request's hold on a ready backend; release exactly once (in `finally`)."""
-
-    __slots__ = ("_backend", "_released", "generation", "url")
-
-    def __init__(self, backend: Backend) -> None:
-        self._backend = backend
-        self._released = False
-        self.url = backend.url
-        self.generation = backend.generation
-
-    @property
-    def model(self) -> str:
-        return self._backend.spec.id
-
-    def release(self) -> None:
-        if not self._released:
-            self._released = True
-            self._backend._release()
 
 
 class Backend:
@@ -135,7 +115,7 @@ class Backend:
         self.in_flight += 1
         self._idle.clear()
         self.last_used = self._env.clock()
-        return Lease(self)
+        return Lease(self.spec.id, self.url, self.generation, self._release)
 
     def _release(self) -> None:
         self.in_flight -= 1
@@ -194,9 +174,7 @@ class Backend:
         self.generation += 1
         self._log_tail = []
         try:
-            child = await self._spawn()
-            self._child = child
-            await self._await_health(child)
+            child = await self._launch()
         except asyncio.CancelledError:
             raise  # a stop cancelled us: the stop task owns the cleanup
         except BackendStartFailed as exc:
@@ -207,7 +185,28 @@ class Backend:
         else:
             if self._state is _S.STARTING:  # a stop may have moved us to STOPPING meanwhile
                 self._move(_S.READY, Cause.HEALTHY)
-                child.exited.add_done_callback(self._on_exit_while_running)
+                if child is not None:
+                    child.exited.add_done_callback(self._on_exit_while_running)
+
+    async def _launch(self) -> ChildProcess | None:
+        """Spawn the server and wait until it is healthy; an external one is only probed."""
+        if self.spec.external:
+            url = self._health_url()
+            if url is not None and not await probe_reachable(self._env.health_session, url):
+                msg = (
+                    f"model {self.spec.id!r} is external (no cmd) and {url} does not answer "
+                    "200 — start that server, or check models." + self.spec.id + ".proxy"
+                )
+                raise BackendStartFailed(msg)
+            return None
+        child = await self._spawn()
+        self._child = child
+        await self._await_health(child)
+        return child
+
+    def _health_url(self) -> str | None:
+        check = self.spec.check_endpoint
+        return None if check is None else self.url.rstrip("/") + "/" + check.lstrip("/")
 
     async def _spawn(self) -> ChildProcess:
         spec = self.spec
@@ -234,8 +233,7 @@ class Backend:
             raise BackendStartFailed(msg + " — check models." + spec.id + ".cmd") from exc
 
     async def _await_health(self, child: ChildProcess) -> None:
-        check = self.spec.check_endpoint
-        url = None if check is None else self.url.rstrip("/") + "/" + check.lstrip("/")
+        url = self._health_url()
         try:
             await wait_healthy(
                 self._env.health_session, url, child.exited, self._env.health_timeout_s

@@ -53,6 +53,12 @@ async def wait_healthy(
             interval = min(interval * _BACKOFF, _MAX_INTERVAL_S)
 
 
+async def probe_reachable(session: aiohttp.ClientSession, url: str) -> bool:
+    """One health probe of a server swapgate does not run (an external model): 200 or not,
+    within the probe's own timeout, so a request never waits long on a server that is down."""
+    return await _probe(session, url)
+
+
 async def _probe(session: aiohttp.ClientSession, url: str) -> bool:
     try:
         async with session.get(

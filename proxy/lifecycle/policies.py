@@ -125,3 +125,19 @@ class FitPolicy:
             f"{target} needs {need} MiB of a {budget} MiB budget and models that may not be "
             f"stopped hold the rest: {held or 'none'}"
         )
+
+
+class SparingExternal:
+    """A policy that leaves external models (servers swapgate does not run) out of it: they
+    are never stopped to make room, and starting one evicts nobody."""
+
+    def __init__(self, inner: Policy, external: frozenset[str]) -> None:
+        self._inner = inner
+        self._external = external
+        self.name = inner.name
+
+    def plan(self, target: str, running: Mapping[str, RunningModel]) -> Plan:
+        if target in self._external:
+            return Plan()
+        local = {m: r for m, r in running.items() if m not in self._external}
+        return self._inner.plan(target, local)

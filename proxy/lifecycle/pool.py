@@ -17,8 +17,9 @@ import aiohttp
 from proxy.config.model import Config, RouterKind
 from proxy.errors import ModelNotFound, ShuttingDown
 from proxy.events import Cause, Event, EventBus, MemoryFigure, StateChanged
-from proxy.lifecycle.backend import Backend, BackendEnv, Lease
+from proxy.lifecycle.backend import Backend, BackendEnv
 from proxy.lifecycle.eviction import groups_from_config
+from proxy.lifecycle.lease import Lease
 from proxy.lifecycle.matrix import MatrixPolicy
 from proxy.lifecycle.memory import GpuMemory, MemoryBook
 from proxy.lifecycle.policies import (
@@ -27,6 +28,7 @@ from proxy.lifecycle.policies import (
     GroupSwapPolicy,
     MatrixSwapPolicy,
     Policy,
+    SparingExternal,
 )
 from proxy.lifecycle.ports import PortBook
 from proxy.lifecycle.scheduler import QueueEntry, Scheduler, SchedulerSettings, Waiter
@@ -125,7 +127,11 @@ class BackendPool:
             priority=config.scheduling.priority,
             concurrency_limit={m: s.concurrency_limit for m, s in config.models.items()},
         )
-        self.scheduler = Scheduler(self._runner, self._make_policy(), settings, clock)
+        policy = self._make_policy()
+        external = frozenset(m for m, spec in config.models.items() if spec.external)
+        if external:
+            policy = SparingExternal(policy, external)
+        self.scheduler = Scheduler(self._runner, policy, settings, clock)
         self._runner.scheduler = self.scheduler
         self.events.on(self._on_event)
 
@@ -223,6 +229,14 @@ class BackendPool:
             msg = f"model {model_id!r} is not configured; known models: {known}"
             raise ModelNotFound(msg)
         return backend
+
+    def upstream_failed(self, model_id: str) -> None:
+        """A request could not reach an external model's server: probe it again before the
+        next request (its state goes through STOPPED; there is no process to stop)."""
+        backend = self.backends.get(model_id)
+        if backend is not None and backend.spec.external and backend.state is _S.READY:
+            log.warning("model %s: external server unreachable; it is probed again", model_id)
+            backend.begin_stop(Cause.UNREACHABLE, 0.0)
 
     async def load(self, model_id: str) -> None:
         """Start `model_id` through the scheduler (policies apply) and return once READY."""

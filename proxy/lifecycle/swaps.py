@@ -24,7 +24,8 @@ from proxy.errors import (
     SwapgateError,
 )
 from proxy.events import Cause, EventBus, QueueChanged, SwapFinished, SwapStarted
-from proxy.lifecycle.backend import Backend, Lease
+from proxy.lifecycle.backend import Backend
+from proxy.lifecycle.lease import Lease
 from proxy.lifecycle.scheduler import Refusal, RefusalKind, Scheduler, Waiter
 from proxy.lifecycle.state import BackendState
 

@@ -115,6 +115,7 @@ def _record(
         "port": backend.port,
         "since": wall_time(backend.since),
         "inFlight": backend.in_flight,
+        "external": spec.external,
         "queued": entry.queued if entry else 0,
         "queuePosition": entry.rank + 1 if entry else None,
         "waitingFor": entry.blocked if entry else None,

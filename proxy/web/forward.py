@@ -14,7 +14,7 @@ import aiohttp
 from blacksheep import Content, Request, Response, StreamedContent
 
 from proxy.errors import SwapgateError, UpstreamError
-from proxy.lifecycle.backend import Lease
+from proxy.lifecycle.lease import Lease
 from proxy.web.disconnect import DisconnectWatch
 from proxy.web.envelope import error_body
 from proxy.web.tap import RouteTap

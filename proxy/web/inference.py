@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
 from http import HTTPStatus
 
 from blacksheep import Request, Response
 
 from proxy.config.model import ModelSpec
-from proxy.errors import BadRequest, ModelNotFound, SwapgateError
-from proxy.lifecycle.backend import Lease
+from proxy.errors import BadRequest, ModelNotFound, SwapgateError, UpstreamError
+from proxy.lifecycle.lease import Lease
 from proxy.lifecycle.pool import Ticket
 from proxy.rewrite import ModelNameRewriter
 from proxy.web.disconnect import DisconnectWatch
-from proxy.web.extract import parse_inference_body, read_body, with_model
+from proxy.web.extract import parse_inference_body, read_body
+from proxy.web.filters import upstream_body
 from proxy.web.forward import CLIENT_CLOSED, forward
 from proxy.web.gateway import Gateway
 from proxy.web.loading import loading_response, wants_loading_state
@@ -78,7 +78,7 @@ async def handle_inference(gateway: Gateway, request: Request) -> Response:
     # A rule that moved the request to another model sends that model's upstream name;
     # otherwise only useModelName changes what the client sent (llama-swap's behaviour).
     upstream_name = spec.use_model_name or (spec.id if decision.rule else body.model)
-    payload = raw if upstream_name == body.model else with_model(body, content_type, upstream_name)
+    payload = upstream_body(spec, body, content_type, upstream_name)
     extra_headers: tuple[tuple[bytes, bytes], ...] = ()
     tap = None
     if decision.rule is not None:
@@ -91,17 +91,21 @@ async def handle_inference(gateway: Gateway, request: Request) -> Response:
     if gateway.inject_delay_s:
         await asyncio.sleep(gateway.inject_delay_s)
 
-    def relay(lease: Lease) -> Awaitable[Response]:
-        return forward(
-            gateway.clients,
-            lease,
-            spec.max_connections,
-            request,
-            path_and_query(request),
-            payload,
-            extra_headers=extra_headers,
-            tap=tap,
-        )
+    async def relay(lease: Lease) -> Response:
+        try:
+            return await forward(
+                gateway.clients,
+                lease,
+                spec.max_connections,
+                request,
+                path_and_query(request),
+                payload,
+                extra_headers=extra_headers,
+                tap=tap,
+            )
+        except UpstreamError:
+            gateway.pool.upstream_failed(spec.id)  # an external server is probed again
+            raise
 
     try:
         ticket = gateway.pool.enqueue(spec.id)

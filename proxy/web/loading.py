@@ -18,7 +18,7 @@ from blacksheep import Response, StreamedContent
 
 from proxy.errors import SwapgateError
 from proxy.events import Event, EventBus
-from proxy.lifecycle.backend import Lease
+from proxy.lifecycle.lease import Lease
 from proxy.lifecycle.pool import Ticket
 from proxy.web.forward import sse_error_event
 

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 import aiohttp
 
 from proxy.errors import UpstreamError, UpstreamTimeout
-from proxy.lifecycle.backend import Lease
+from proxy.lifecycle.lease import Lease
 
 log = logging.getLogger("swapgate.upstream")
 

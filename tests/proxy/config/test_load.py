@@ -68,6 +68,38 @@ def test_unset_env_is_an_error_with_line(
     assert "NOPE_X" in issues[0].message
 
 
+def test_unset_env_in_a_key_or_list_reports_once(
+    tmp_path: Path, issues_of: Callable[..., list[Issue]]
+) -> None:
+    """An unset variable in apiKeys reports once; a model id using one is still checked."""
+    text = 'apiKeys: ["${env.SG_NO_KEY}"]\nmodels:\n  m${env.SG_NO_ID}:\n    cmd: srv\n'
+    assert [i.render() for i in issues_of(tmp_path, text)] == [
+        "config.yaml:1: environment variable 'SG_NO_KEY' is not set (${env.SG_NO_KEY})",
+        "config.yaml:3: environment variable 'SG_NO_ID' is not set (${env.SG_NO_ID})",
+        "config.yaml:3: models.m.proxy: proxy uses ${PORT} but cmd does not — add --port "
+        "${PORT} to cmd or set proxy",
+    ]
+
+
+def test_yaml_error_stops_the_walk(tmp_path: Path, issues_of: Callable[..., list[Issue]]) -> None:
+    """A file that does not parse gives its syntax error only, not a cascade of missing keys."""
+    (issue,) = issues_of(tmp_path, "globalTTL: -1\nmodels:\n\tm:\n")
+    assert issue.line == 3
+    assert issue.message.endswith("YAML does not allow tabs for indentation — use spaces")
+
+
+def test_unset_env_points_at_the_line_that_uses_it(
+    tmp_path: Path, issues_of: Callable[..., list[Issue]]
+) -> None:
+    """A mention in a comment above does not count: the error names the line that uses it."""
+    text = "# set ${env.SG_NO_BIN} first\nmodels:\n  m:\n    cmd: ${env.SG_NO_BIN} --port ${PORT}\n"
+    (issue,) = issues_of(tmp_path, text)
+    assert (issue.line, issue.message) == (
+        4,
+        "environment variable 'SG_NO_BIN' is not set (${env.SG_NO_BIN})",
+    )
+
+
 def test_env_with_newline_is_refused(tmp_path: Path, issues_of: Callable[..., list[Issue]]) -> None:
     """A value holding a newline would change the YAML structure, so it is refused."""
     issues = issues_of(tmp_path, "models:\n  m:\n    cmd: srv ${env.ML}\n", {"ML": "a\nb"})

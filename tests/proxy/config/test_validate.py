@@ -40,11 +40,11 @@ def test_every_problem_is_reported(tmp_path: Path, issues_of: Callable[..., list
 def test_duplicate_alias_names_both_models(
     tmp_path: Path, issues_of: Callable[..., list[Issue]]
 ) -> None:
-    """An alias used by two models is an error naming the first owner."""
+    """An alias used by two models is an error naming both places."""
     text = "models:\n  a:\n    cmd: a --port ${PORT}\n    aliases: [gpt-4]\n  b:\n    cmd: b --port ${PORT}\n    aliases: [gpt-4]\n"
     (issue,) = issues_of(tmp_path, text)
-    assert issue.path == "models.b.aliases[0]"
-    assert "models.a" in issue.message
+    assert issue.path == 'models.b.aliases[0] "gpt-4"'
+    assert issue.message == "already used by models.a.aliases[0]"
 
 
 def test_proxy_default_needs_port_in_cmd(

@@ -10,6 +10,7 @@ from proxy.lifecycle.policies import (
     GroupSwapPolicy,
     Plan,
     RunningModel,
+    SparingExternal,
 )
 
 
@@ -81,3 +82,13 @@ def test_fit_model_over_the_whole_budget_is_blocked() -> None:
     assert policy.plan("big", {}).blocked == (
         "big needs 2000 MiB, more than the whole budget of 1000 MiB"
     )
+
+
+def test_external_models_are_never_evicted_and_evict_nobody() -> None:
+    """SparingExternal: a server swapgate does not run is left out of every plan."""
+    inner = GroupSwapPolicy(Groups({}))  # one exclusive swap group: everything else must go
+    policy = SparingExternal(inner, frozenset({"remote"}))
+    view = running(("remote", False, 0.0), ("a", False, 1.0))
+    assert policy.plan("b", view) == Plan(("a",))
+    assert policy.plan("remote", view) == Plan()
+    assert policy.name == "group"
