@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -71,15 +72,54 @@ def _swapgate(*args: str) -> subprocess.CompletedProcess[str]:
 def test_check_accepts_a_good_config_and_lists_every_problem_of_a_bad_one(tmp_path: Path) -> None:
     """--check exits 0 with a summary, or 1 naming each problem at its file:line and path."""
     good = tmp_path / "good.yaml"
-    good.write_text("models:\n  qwen:\n    cmd: server --port ${PORT}\n")
+    good.write_text(f"models:\n  qwen:\n    cmd: {sys.executable} -m http.server ${{PORT}}\n")
     result = _swapgate("--config", str(good), "--check")
-    assert (result.returncode, result.stdout.strip()) == (0, "config OK: 1 models")
+    assert (result.returncode, result.stdout.strip(), result.stderr) == (
+        0,
+        "config OK: 1 model",
+        "",
+    )
     bad = tmp_path / "config.yaml"
     bad.write_text(BAD_CONFIG)
     result = _swapgate("--config", str(bad), "--check")
     assert result.returncode == 1
     assert "config.yaml:4: models.qwen.ttl: must be >= 0 seconds, got -5" in result.stderr
-    assert "models.llama.aliases[0]" in result.stderr
+    assert 'models.llama.aliases[0] "qwen": already used by models.qwen' in result.stderr
+
+
+def test_check_lists_errors_and_warnings_together(tmp_path: Path) -> None:
+    """swapgate --check prints the problems and the warnings that explain them, in line order."""
+    config = tmp_path / "config.yaml"
+    config.write_text("models:\n  qwen:\n    command: server --port ${PORT}\n")
+    result = _swapgate("--config", str(config), "--check")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "config.yaml: 1 problem, 1 warning",
+        "config.yaml:2: models.qwen.cmd: required — the command that starts this model's "
+        "server, or set proxy to use a server that is already running",
+        "warning: config.yaml:3: models.qwen.command: unknown key; ignored — use cmd",
+    ]
+
+
+def test_check_warns_about_a_program_not_on_path(tmp_path: Path) -> None:
+    """swapgate --check says when a cmd's program is not found here, and still exits 0."""
+    config = tmp_path / "config.yaml"
+    config.write_text("models:\n  a:\n    cmd: sg-absent-server-xyz --port ${PORT}\n")
+    result = _swapgate("--config", str(config), "--check")
+    assert (result.returncode, result.stdout) == (0, "config OK: 1 model, 1 warning\n")
+    assert 'models.a.cmd: "sg-absent-server-xyz" is not on PATH' in result.stderr
+
+
+def test_print_config_masks_api_keys(tmp_path: Path) -> None:
+    """swapgate --print-config never prints an API key in clear by default."""
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        'apiKeys: ["sk-live-0123456789abcd"]\nmodels:\n  a:\n    cmd: s --port ${PORT}\n'
+    )
+    result = _swapgate("--config", str(config), "--print-config")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["apiKeys"] == ["sk-…abcd"]
+    assert "0123456789" not in result.stdout
 
 
 def test_print_config_shows_assigned_ports_and_defaults(tmp_path: Path) -> None:
