@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -76,7 +77,7 @@ def start_swapgate(
     """Write `config_yaml` to a temp file, serve it, and kill everything on exit."""
     with tempfile.TemporaryDirectory(prefix="swapgate-test-") as tmp:
         config = Path(tmp) / "config.yaml"
-        config.write_text(config_yaml)
+        config.write_text(_with_start_port(config_yaml))
         log_path = Path(tmp) / "swapgate.log"
         port = free_port()
         argv = [SWAPGATE, "--config", str(config), "--listen", f"{LOCALHOST}:{port}"]
@@ -96,6 +97,14 @@ def start_swapgate(
             for pid in pids_alive(descendants):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGKILL)
+
+
+def _with_start_port(config_yaml: str) -> str:
+    """The config with `startPort` set to a port that was just free, unless it sets one:
+    ${PORT} models of tests running side by side then do not all race for 5800, 5801, ..."""
+    if re.search(r"^startPort:", config_yaml, re.MULTILINE):
+        return config_yaml
+    return f"startPort: {free_port()}\n" + config_yaml
 
 
 def _healthy(gate: Swapgate) -> bool:
