@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 
 from blacksheep import Request, Response
@@ -13,13 +14,13 @@ from proxy.lifecycle.lease import Lease
 from proxy.lifecycle.pool import Ticket
 from proxy.rewrite import ModelNameRewriter
 from proxy.web.disconnect import DisconnectWatch
-from proxy.web.extract import parse_inference_body, read_body
+from proxy.web.extract import InferenceBody, parse_inference_body, read_body
 from proxy.web.filters import upstream_body
 from proxy.web.forward import CLIENT_CLOSED, forward
 from proxy.web.gateway import Gateway
 from proxy.web.loading import loading_response, wants_loading_state
 from proxy.web.tap import RouteTap
-from router import RequestFacts
+from router import Decision, RequestFacts
 
 # Every POST endpoint that names its model in the body (JSON `model` or a multipart field).
 INFERENCE_PATHS = (
@@ -79,15 +80,7 @@ async def handle_inference(gateway: Gateway, request: Request) -> Response:
     # otherwise only useModelName changes what the client sent (llama-swap's behaviour).
     upstream_name = spec.use_model_name or (spec.id if decision.rule else body.model)
     payload = upstream_body(spec, body, content_type, upstream_name)
-    extra_headers: tuple[tuple[bytes, bytes], ...] = ()
-    tap = None
-    if decision.rule is not None:
-        label = gateway.router.label(decision) or decision.rule
-        extra_headers = ((b"x-swapgate-route", label.encode()),)
-        rewriter = None
-        if decision.rewrite_response_model and upstream_name != body.model:
-            rewriter = ModelNameRewriter(upstream_name, body.model)
-        tap = RouteTap(gateway.route_stats, decision.rule, decision.arm, rewriter)
+    extra_headers, tap = _route_extras(gateway, decision, upstream_name, body.model)
     if gateway.inject_delay_s:
         await asyncio.sleep(gateway.inject_delay_s)
 
@@ -108,16 +101,43 @@ async def handle_inference(gateway: Gateway, request: Request) -> Response:
             raise
 
     try:
-        ticket = gateway.pool.enqueue(spec.id)
-        if isinstance(ticket, Lease):  # the fast path: no wait, no await
-            return await relay(ticket)
-        if spec.send_loading_state and wants_loading_state(body.parsed, path):
-            return loading_response(ticket, body.model, gateway.pool.events, relay)
-        lease = await wait_unless_gone(ticket, request)
+        return await _serve(gateway, spec, request, body, relay)
     except SwapgateError as exc:
         if tap is not None:
             tap.done(int(exc.status))
         raise
+
+
+def _route_extras(
+    gateway: Gateway, decision: Decision, upstream_name: str, requested: str
+) -> tuple[tuple[tuple[bytes, bytes], ...], RouteTap | None]:
+    """For a request a rule routed: its `x-swapgate-route` header and the statistics tap."""
+    if decision.rule is None:
+        return (), None
+    label = gateway.router.label(decision) or decision.rule
+    rewriter = None
+    if decision.rewrite_response_model and upstream_name != requested:
+        rewriter = ModelNameRewriter(upstream_name, requested)
+    tap = RouteTap(gateway.route_stats, decision.rule, decision.arm, rewriter)
+    return ((b"x-swapgate-route", label.encode()),), tap
+
+
+async def _serve(
+    gateway: Gateway,
+    spec: ModelSpec,
+    request: Request,
+    body: InferenceBody,
+    relay: Callable[[Lease], Awaitable[Response]],
+) -> Response:
+    """Relay at once on the fast path, else after the wait (with loading progress if asked)."""
+    ticket = gateway.pool.enqueue(spec.id)
+    if isinstance(ticket, Lease):  # the fast path: no wait, no await
+        return await relay(ticket)
+    if ticket.future.done():  # decided at once (429, back-off): no loading stream for it
+        return await relay(ticket.take())
+    if spec.send_loading_state and wants_loading_state(body.parsed, request.scope["path"]):
+        return loading_response(ticket, body.model, gateway.pool.events, relay)
+    lease = await wait_unless_gone(ticket, request)
     if lease is None:
         return Response(CLIENT_CLOSED, None, None)
     return await relay(lease)

@@ -196,3 +196,17 @@ def test_loading_state_reports_a_start_failure_as_an_sse_error() -> None:
         error = json.loads(events[-1].data)["error"]
         assert error["code"] == "backend_start_failed"
         assert "exited with code 4" in error["message"]
+
+
+def test_loading_state_never_hides_an_immediate_refusal() -> None:
+    """A request refused at once (here: the model's crash back-off) gets its plain 503 with
+    Retry-After, not a 200 loading stream that ends in an error."""
+    yaml = "sendLoadingState: true\nmodels:\n  alpha:\n    cmd: " + fake_cmd(
+        "alpha", exit_on_start=4
+    )
+    with start_swapgate(yaml) as gate:
+        list(iter_sse(gate.url + "/v1/chat/completions", CHAT, timeout=30))  # fails the start
+        status, headers, body = gate.post("/v1/chat/completions", CHAT)
+        assert status == 503, body
+        assert body["error"]["code"] == "backend_failed"
+        assert "retry-after" in headers
