@@ -30,10 +30,14 @@ _NEVER_SET = f'"{PROTECTED_PARAM}" is never set — swapgate routes on it; use u
 NOT_ACTED_ON = {
     "capabilities": "not acted on yet; kept and shown by --print-config, but /v1/models does "
     "not list it and requests are not checked against it",
-    "timeouts": "not acted on yet; swapgate connects with a 10 s timeout and waits for the "
-    "response without a limit",
     "compat": "not acted on; swapgate does not relay WebSocket upgrades, so ignoreWebsockets "
     "changes nothing",
+}
+# The timeouts the relay has no separate setting for (the others take effect: connect,
+# responseHeader, idleConn, keepalive).
+UNUSED_TIMEOUTS = {
+    "tlsHandshake": "not used on its own: timeouts.connect covers the TLS handshake too",
+    "expectContinue": "not used: swapgate does not forward Expect: 100-continue",
 }
 Params = Mapping[str, JSONValue]
 
@@ -43,6 +47,10 @@ def warn_not_acted_on(tree: Mapping[str, object], path: Path, out: Collector) ->
     for key, message in NOT_ACTED_ON.items():
         if tree.get(key) is not None:
             out.warn((*path, key), message)
+    timeouts = tree.get("timeouts")
+    for key, instead in UNUSED_TIMEOUTS.items():
+        if isinstance(timeouts, dict) and timeouts.get(key) is not None:
+            out.warn((*path, "timeouts", key), instead)
 
 
 def read_model_extras(

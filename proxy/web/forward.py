@@ -1,64 +1,92 @@
 """Relay one request to a leased backend and its answer back, byte for byte.
 
-SSE and other unsized bodies stream chunk by chunk as they arrive (no decoding, no buffering);
-small sized bodies are read whole, which is cheaper for both ends. The lease is released when
-the response is fully relayed, or the client goes away, never before.
+SSE and other large or unsized bodies stream chunk by chunk as they arrive (no decoding, no
+buffering); small sized bodies are read whole, which is cheaper for both ends. A sized body
+keeps its Content-Length. If the upstream dies mid-body the client's response is aborted
+(an SSE stream gets an error event first), so a truncated body never looks complete. The
+lease is released when the response is fully relayed, or the client goes away, never before.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
+from http import HTTPStatus
 
-import aiohttp
 from blacksheep import Content, Request, Response, StreamedContent
 
+from proxy.config.model import ModelSpec
 from proxy.errors import SwapgateError, UpstreamError
 from proxy.lifecycle.lease import Lease
 from proxy.web.disconnect import DisconnectWatch
 from proxy.web.envelope import error_body
 from proxy.web.tap import RouteTap
-from proxy.web.upstream import UpstreamClients, iter_body, read_body
+from proxy.web.upstream import UpstreamClients, UpstreamResponse, iter_body, read_body
 
 log = logging.getLogger("swapgate.forward")
 
 # RFC 9110 §7.6.1 hop-by-hop headers, plus the ones the server or client library sets itself.
-_HOP_BY_HOP = frozenset(
+# Headers that a `Connection` header names are hop-by-hop too and are dropped as well.
+_HOP_BY_HOP_STR = frozenset(
     {
-        b"connection",
-        b"keep-alive",
-        b"proxy-authenticate",
-        b"proxy-authorization",
-        b"proxy-connection",
-        b"te",
-        b"trailer",
-        b"transfer-encoding",
-        b"upgrade",
-        b"host",
-        b"content-length",
-        b"expect",
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+        "expect",
     }
 )
+_HOP_BY_HOP = frozenset(name.encode() for name in _HOP_BY_HOP_STR)
+_CONNECTION = b"connection"
+# The usual Connection values, which name no other header: no need to parse them.
+_PLAIN_CONNECTION = frozenset({b"keep-alive", b"close", b"Keep-Alive", b"Close"})
+_CONTENT_TYPE = b"content-type"
 _READ_WHOLE_LIMIT = 1 << 20
 _EVENT_STREAM = "text/event-stream"
 _OCTETS = b"application/octet-stream"
+_HEAD = "HEAD"
+# Statuses whose responses never have a body (RFC 9110 §6.4.1): no content type is added.
+_BODILESS = frozenset({HTTPStatus.NO_CONTENT, HTTPStatus.NOT_MODIFIED})
 CLIENT_CLOSED = 499  # nginx's status for "client closed the request"; nobody reads it
 
 
 def upstream_request_headers(request: Request) -> list[tuple[str, str]]:
-    """The client's headers minus hop-by-hop ones, as aiohttp takes them."""
+    """The client's headers minus hop-by-hop ones (and those its `Connection` names), as
+    aiohttp takes them."""
     raw: Sequence[tuple[bytes, bytes]] = request.scope["headers"]
-    return [
-        (name.decode("latin-1"), value.decode("latin-1"))
-        for name, value in raw
-        if name.lower() not in _HOP_BY_HOP
-    ]
+    headers: list[tuple[str, str]] = []
+    append = headers.append  # the loop runs per request: kept as cheap as a comprehension
+    connection: bytes | None = None
+    for name, value in raw:
+        lower = name.lower()
+        if lower not in _HOP_BY_HOP:
+            append((name.decode("latin-1"), value.decode("latin-1")))
+        elif lower == _CONNECTION:
+            connection = value if connection is None else connection + b"," + value
+    if connection is not None and connection not in _PLAIN_CONNECTION:
+        named = {token.decode("latin-1") for token in connection_tokens(connection)}
+        return [(name, value) for name, value in headers if name.lower() not in named]
+    return headers
+
+
+def connection_tokens(value: bytes) -> frozenset[bytes]:
+    """The lower-cased header names a `Connection` value lists, bar the ones that are
+    dropped anyway (`keep-alive`, `close` and the like)."""
+    tokens = {token.strip().lower() for token in value.split(b",")}
+    return frozenset(tokens - _HOP_BY_HOP - {b"", b"close"})
 
 
 async def forward(
     clients: UpstreamClients,
     lease: Lease,
-    max_connections: int,
+    spec: ModelSpec,
     request: Request,
     path_qs: str,
     body: bytes | None,
@@ -68,19 +96,14 @@ async def forward(
 ) -> Response:
     """Send upstream and build the client response. Takes ownership of `lease`.
 
-    `tap` (routed requests only) sees every chunk and may rewrite it.
+    `spec` is the lease's model (its maxConnections and timeouts); `tap` (routed requests
+    only) sees every chunk and may rewrite it.
     """
     watch = DisconnectWatch.for_request(request)
+    method = request.method
     try:
         upstream = await watch.unless_gone(
-            clients.send(
-                lease,
-                max_connections,
-                request.method,
-                path_qs,
-                upstream_request_headers(request),
-                body,
-            )
+            clients.send(lease, spec, method, path_qs, upstream_request_headers(request), body)
         )
     except SwapgateError as exc:
         watch.close()
@@ -96,60 +119,121 @@ async def forward(
         watch.close()
         lease.release()
         return Response(CLIENT_CLOSED, None, None)
-    headers = _response_headers(upstream, lease.model)
+    raw = upstream.raw
+    status = raw.status
+    headers = response_headers(raw.raw_headers, lease.model)
     headers.extend(extra_headers)
-    content_type = upstream.headers.get("Content-Type", "")
-    length = upstream.content_length
-    if length is not None and length <= _READ_WHOLE_LIMIT and _EVENT_STREAM not in content_type:
-        try:
-            data = await read_body(upstream, lease.model)
-        except SwapgateError as exc:
-            if tap is not None:
-                tap.done(int(exc.status))
-            raise
-        finally:
-            watch.close()
-            upstream.release()
-            lease.release()
+    content_type = raw.headers.get("Content-Type", "")
+    length = raw.content_length
+    if method == _HEAD or status in _BODILESS:
+        watch.close()
+        upstream.release()  # aiohttp read no body for these: the connection is reusable
+        lease.release()
         if tap is not None:
-            data = tap.chunk(data) + tap.finish()
-            tap.done(upstream.status)
-        return Response(upstream.status, headers, Content(_content_type(content_type), data))
+            tap.done(status)
+        return Response(status, headers, _bodiless_content(status, content_type, length))
     is_sse = _EVENT_STREAM in content_type
+    if length is not None and length <= _READ_WHOLE_LIMIT and not is_sse:
+        return await _read_whole(upstream, lease, watch, tap, headers, content_type)
     if is_sse:
         headers.append((b"x-accel-buffering", b"no"))
+    # A rewriting tap may change the size, so a tapped body is relayed chunked.
+    stream_length = length if length is not None and tap is None else -1
     watch.on_gone(upstream.close)  # dropping the connection makes the server stop generating
-    provider = _relay(upstream, lease, watch, tap, is_sse=is_sse)
+    provider = _relay(upstream, lease, watch, tap, error_event=is_sse and stream_length < 0)
     return Response(
-        upstream.status, headers, StreamedContent(_content_type(content_type), provider)
+        status, headers, StreamedContent(_content_type(content_type), provider, stream_length)
     )
+
+
+async def _read_whole(
+    upstream: UpstreamResponse,
+    lease: Lease,
+    watch: DisconnectWatch,
+    tap: RouteTap | None,
+    headers: list[tuple[bytes, bytes]],
+    content_type: str,
+) -> Response:
+    """A small sized body, read whole before the response starts (so a failure is a 502)."""
+    completed = False
+    try:
+        data = await read_body(upstream, lease.model)
+        completed = True
+    except SwapgateError as exc:
+        if tap is not None:
+            tap.done(int(exc.status))
+        raise
+    finally:
+        watch.close()
+        if completed:
+            upstream.release()
+        else:
+            upstream.close()
+        lease.release()
+    status = upstream.raw.status
+    if tap is not None:
+        data = tap.chunk(data) + tap.finish()
+        tap.done(status)
+    return Response(status, headers, Content(_content_type(content_type), data))
+
+
+async def _no_body() -> AsyncIterator[bytes]:
+    """An empty body that still lets a HEAD response state the length of the GET's."""
+    nothing: tuple[bytes, ...] = ()
+    for chunk in nothing:  # a yield that never runs makes this an async generator function
+        yield chunk
+
+
+def _bodiless_content(status: int, content_type: str, length: int | None) -> Content | None:
+    """What a response without a body carries: for HEAD the upstream's framing, for 204 and
+    304 nothing (BlackSheep adds no content type then; Granian sends no Content-Length)."""
+    if status in _BODILESS:
+        return None
+    # BlackSheep writes Content-Length from the length, or Transfer-Encoding: chunked for -1
+    # (which Granian leaves out of a HEAD response); either way no body is sent.
+    return StreamedContent(_content_type(content_type), _no_body, -1 if length is None else length)
 
 
 def _content_type(value: str) -> bytes:
     return value.encode("latin-1") if value else _OCTETS
 
 
-def _response_headers(upstream: aiohttp.ClientResponse, model: str) -> list[tuple[bytes, bytes]]:
-    headers = [
-        (name, value)
-        for name, value in upstream.raw_headers
-        if name.lower() not in _HOP_BY_HOP and name.lower() != b"content-type"
-    ]
+def response_headers(raw: Sequence[tuple[bytes, bytes]], model: str) -> list[tuple[bytes, bytes]]:
+    """The upstream's headers minus hop-by-hop ones (and those its `Connection` names) and
+    Content-Type (BlackSheep writes it from the content), plus `x-swapgate-model`."""
+    headers: list[tuple[bytes, bytes]] = []
+    append = headers.append
+    connection: bytes | None = None
+    for name, value in raw:
+        lower = name.lower()
+        if lower not in _HOP_BY_HOP:
+            if lower != _CONTENT_TYPE:
+                append((name, value))
+        elif lower == _CONNECTION:
+            connection = value if connection is None else connection + b"," + value
+    if connection is not None and connection not in _PLAIN_CONNECTION:
+        named = connection_tokens(connection)
+        headers = [(name, value) for name, value in headers if name.lower() not in named]
     headers.append((b"x-swapgate-model", model.encode()))
     return headers
 
 
 def _relay(
-    upstream: aiohttp.ClientResponse,
+    upstream: UpstreamResponse,
     lease: Lease,
     watch: DisconnectWatch,
     tap: RouteTap | None,
     *,
-    is_sse: bool,
+    error_event: bool,
 ) -> Callable[[], AsyncIterator[bytes]]:
-    """An async-generator *function* (what StreamedContent wants) over the upstream body."""
+    """An async-generator *function* (what StreamedContent wants) over the upstream body.
+
+    When the upstream fails mid-body the generator raises, which makes Granian abort the
+    client connection (no final chunk, or fewer bytes than the Content-Length); with
+    `error_event` (an unsized SSE stream) an error event is sent and the stream ends instead.
+    """
     if tap is not None:
-        return _tapped_relay(upstream, lease, watch, tap, is_sse=is_sse)
+        return _tapped_relay(upstream, lease, watch, tap, error_event=error_event)
 
     async def provide() -> AsyncIterator[bytes]:
         completed = False
@@ -160,8 +244,9 @@ def _relay(
         except UpstreamError as exc:
             if not watch.gone:  # else we closed it ourselves: the client left
                 log.warning("%s", exc.message)
-                if is_sse:
-                    yield sse_error_event(exc)
+                if not error_event:
+                    raise
+                yield sse_error_event(exc)
         finally:
             watch.close()
             # close(), not release(): if the client left mid-stream, dropping the connection
@@ -176,17 +261,18 @@ def _relay(
 
 
 def _tapped_relay(
-    upstream: aiohttp.ClientResponse,
+    upstream: UpstreamResponse,
     lease: Lease,
     watch: DisconnectWatch,
     tap: RouteTap,
     *,
-    is_sse: bool,
+    error_event: bool,
 ) -> Callable[[], AsyncIterator[bytes]]:
     """The relay for routed requests: every chunk goes through the tap on its way out."""
-    inner = _relay(upstream, lease, watch, None, is_sse=is_sse)
+    inner = _relay(upstream, lease, watch, None, error_event=error_event)
 
     async def provide() -> AsyncIterator[bytes]:
+        status = upstream.raw.status
         try:
             async for chunk in inner():
                 out = tap.chunk(chunk)
@@ -195,8 +281,11 @@ def _tapped_relay(
             rest = tap.finish()
             if rest:
                 yield rest
+        except UpstreamError as exc:  # the response is being aborted: count it as failed
+            status = int(exc.status)
+            raise
         finally:
-            tap.done(upstream.status)
+            tap.done(status)
 
     return provide
 

@@ -89,7 +89,7 @@ async def handle_inference(gateway: Gateway, request: Request) -> Response:
             return await forward(
                 gateway.clients,
                 lease,
-                spec.max_connections,
+                spec,
                 request,
                 path_and_query(request),
                 payload,
@@ -182,9 +182,7 @@ async def handle_upstream(gateway: Gateway, request: Request) -> Response:
         return Response(CLIENT_CLOSED, None, None)
     query: bytes = request.scope.get("query_string", b"")
     path_qs = _raw_rest(request, tail, rest) + ("?" + query.decode("latin-1") if query else "")
-    return await forward(
-        gateway.clients, lease, spec.max_connections, request, path_qs, raw or None
-    )
+    return await forward(gateway.clients, lease, spec, request, path_qs, raw or None)
 
 
 def _raw_rest(request: Request, tail: str, rest: str) -> str:

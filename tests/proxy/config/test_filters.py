@@ -73,7 +73,6 @@ def test_models_without_filters_have_empty_ones(tmp_path: Path, load_text: LoadT
             "models.m.capabilities",
             "/v1/models does not list it",
         ),
-        ("    timeouts: {connect: 5}\n", "models.m.timeouts", "10 s timeout"),
         ("    compat: {ignoreWebsockets: true}\n", "models.m.compat", "WebSocket"),
         ("peers:\n  p:\n    proxy: https://x.org\n    models: [r]\n", "peers", "404"),
         ("profiles:\n  p:\n    description: d\n    pins: {a: m}\n", "profiles", "404"),
@@ -90,6 +89,17 @@ def test_keys_not_acted_on_warn_once_by_name(
     assert warning.path == path
     assert warning.message.startswith("not acted on")
     assert says in warning.message
+
+
+def test_timeouts_that_take_effect_do_not_warn(tmp_path: Path, load_text: LoadText) -> None:
+    """connect/responseHeader/idleConn/keepalive are used by the relay: no warning; the two it
+    has no setting for say what covers them."""
+    base = "models:\n  m:\n    cmd: srv --port ${PORT}\n    timeouts:\n"
+    used = base + "      connect: 5\n      responseHeader: 60\n      idleConn: 10\n"
+    assert load_text(tmp_path, used).warnings == []
+    (warning,) = load_text(tmp_path, base + "      tlsHandshake: 5\n").warnings
+    assert warning.path == "models.m.timeouts.tlsHandshake"
+    assert "timeouts.connect covers" in warning.message
 
 
 def test_capabilities_in_many_models_is_one_warning(tmp_path: Path, load_text: LoadText) -> None:
