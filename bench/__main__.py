@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import uvloop
 
 from bench import stack as st
-from bench.harness import Plan, pin_self, run_comparison, start_default_target
+from bench.harness import Plan, pin_self, run_comparison, run_estimate_s, start_default_target
 from bench.report import Progress, write_json
 
 SUBCOMMANDS = ("swap", "saturation", "compare", "gate", "memory")
@@ -102,13 +102,25 @@ def _subcommand(name: str) -> Callable[[Sequence[str]], int]:
     return gate_main
 
 
+def _estimate_line(plan: Plan) -> str:
+    """The up-front estimate of the run time, printed before anything starts."""
+    levels = f"{len(plan.concurrency)} concurrency levels ({','.join(map(str, plan.concurrency))})"
+    estimate = run_estimate_s(plan)
+    if estimate is None:
+        return f"{levels}; each level estimates its time after its warm-up"
+    return f"{levels}; estimated run time about {estimate:.0f} s"
+
+
 async def _compare(ns: argparse.Namespace, plan: Plan) -> int:
     per_round = len(plan.concurrency) * plan.rounds * 2
     units = per_round * plan.requests if plan.requests is not None else per_round
     progress = Progress(units, "starting")
+    progress.note(_estimate_line(plan))
     with st.Stack(pin_cores=ns.pin) as stack:
         if ns.direct is None:
-            direct, via = await start_default_target(stack, inject_delay_ms=ns.inject_delay_ms)
+            direct, via = await start_default_target(
+                stack, inject_delay_ms=ns.inject_delay_ms, progress=progress
+            )
         else:
             direct, via = ns.direct.rstrip("/"), ns.via.rstrip("/")
         if ns.pin:

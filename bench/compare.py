@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ import uvloop
 
 from bench import stack as st
 from bench.loadgen import Message, Summary, Workload, new_session, one_request, run_load
-from bench.report import fmt, table, write_json
+from bench.report import Progress, fmt, table, write_json
 
 DEFAULT_PROMPTS = Path(__file__).parent / "prompts" / "default.jsonl"
 
@@ -125,14 +126,42 @@ def draw_chart(results: Sequence[ModelResult], path: str) -> str:
 
 
 async def run(ns: argparse.Namespace) -> list[ModelResult]:
-    """Every model in turn."""
+    """Every model in turn, with a progress line per step (see :class:`Progress`)."""
     prompts = load_prompts(Path(ns.prompts))
     requests = ns.requests or max(2 * len(prompts), 2 * ns.concurrency)
     via = ns.via.rstrip("/")
-    return [
-        await measure_model(via, model, prompts, ns.concurrency, requests, ns.max_tokens)
-        for model in ns.models.split(",")
-    ]
+    models = ns.models.split(",")
+    progress = Progress(len(models), "starting")
+    progress.note(
+        f"{len(models)} models, each: unload all, one cold request, {requests} warm requests at "
+        f"concurrency {ns.concurrency}; the run time depends on the load times (estimated "
+        "after the first model)"
+    )
+    results: list[ModelResult] = []
+    started = time.monotonic()
+    try:
+        for index, model in enumerate(models):
+            progress.note(f"{model}: unloading everything, then timing a cold load")
+            result = await measure_model(
+                via, model, prompts, ns.concurrency, requests, ns.max_tokens
+            )
+            results.append(result)
+            progress.step(1, f"{model}: {_outcome(result)}")
+            if index == 0 and len(models) > 1:
+                rest = (time.monotonic() - started) * (len(models) - 1)
+                progress.note(f"about {rest:.0f} s more for the other {len(models) - 1}")
+    finally:
+        progress.finish()
+    return results
+
+
+def _outcome(result: ModelResult) -> str:
+    cold = (
+        f"cold load failed ({result.cold_error})"
+        if result.cold_error
+        else (f"cold load {result.cold_load_ms:.0f} ms")
+    )
+    return f"{cold}, warm TTFT p50 {result.warm.ttft_p50_ms:.1f} ms, {result.warm.errors} errors"
 
 
 def main(argv: Sequence[str]) -> int:

@@ -30,6 +30,7 @@ from bench.harness import (
     LevelResult,
     Plan,
     pin_self,
+    run_estimate_s,
     run_level,
     start_default_target,
     workloads,
@@ -46,8 +47,15 @@ ROUND_S = 7.0
 async def run_gate(plan: Plan, *, inject_delay_ms: float, pin_cores: bool) -> LevelResult:
     """Start swapgate and its fake upstream, then run the alternated rounds."""
     progress = Progress(plan.rounds * 2, "gate")
+    progress.note(
+        f"gate: {plan.rounds} alternated rounds of {plan.duration_s:g} s per target at "
+        f"concurrency {plan.concurrency[0]}; estimated run time about "
+        f"{run_estimate_s(plan) or 0:.0f} s"
+    )
     with st.Stack(pin_cores=pin_cores) as stack:
-        direct, via = await start_default_target(stack, inject_delay_ms=inject_delay_ms)
+        direct, via = await start_default_target(
+            stack, inject_delay_ms=inject_delay_ms, progress=progress
+        )
         if pin_cores:
             pin_self()
         try:

@@ -27,6 +27,11 @@ METRICS: tuple[tuple[str, str, bool], ...] = (
     ("tokens_per_s", "tokens/s", True),
 )
 CONNECT_PROBES = 30
+# Rough costs for the up-front estimates: swapgate and the fake upstream starting and loading,
+# one warm-up, and the new-connection probes.
+START_UP_S = 3.0
+WARM_UP_S = 1.0
+CONNECT_PROBE_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +83,18 @@ async def run_level(
     """Run ``plan.rounds`` alternated pairs of runs at one concurrency level."""
     level = LevelResult(concurrency)
     merged = {t: RunResult() for t in targets}
+    if progress is not None:
+        progress.note(f"c={concurrency}: {_level_plan(plan)}")
+    warm_s = 0.0
     for t, workload in targets.items():  # warm both paths' connection pools first
-        await run_load(workload, concurrency, requests=concurrency)
+        warm = await run_load(workload, concurrency, requests=concurrency)
+        warm_s = max(warm_s, warm.wall_s)
         if progress is not None:
             progress.step(0, f"c={concurrency} warm-up {t.value}")
+    if progress is not None and plan.requests is not None:
+        # A warm-up is one request per client: about one request's latency.
+        rounds_s = 2 * plan.rounds * warm_s * plan.requests / concurrency
+        progress.note(f"c={concurrency}: about {rounds_s:.0f} s more (from the warm-up)")
     level.rounds = [{} for _ in range(plan.rounds)]
     for index, target in round_order(plan.rounds):
         on_result = _progress_hook(progress, plan) if progress is not None else None
@@ -95,11 +108,36 @@ async def run_level(
         level.rounds[index][target] = Summary.of(run)
         merged[target].results.extend(run.results)
         merged[target].wall_s += run.wall_s
-        if progress is not None and plan.requests is None:
-            progress.step(1, f"c={concurrency} round {index + 1} {target.value}")
+        if progress is not None:
+            counted = 1 if plan.requests is None else 0  # request runs count each request
+            progress.step(counted, f"c={concurrency} round {index + 1} {target.value}")
     level.pooled = {t: Summary.of(r) for t, r in merged.items()}
     level.overhead = overheads(level.rounds)
     return level
+
+
+def _level_plan(plan: Plan) -> str:
+    """What one level runs, with its time when the rounds are timed."""
+    if plan.requests is not None:
+        return f"warm-up, then {plan.rounds} alternated rounds of {plan.requests} requests"
+    duration = plan.duration_s or 0.0
+    return (
+        f"warm-up, then {plan.rounds} alternated rounds of {duration:g} s per target, "
+        f"about {level_estimate_s(plan):.0f} s"
+    )
+
+
+def level_estimate_s(plan: Plan) -> float:
+    """About how long one timed level takes: its rounds plus a second per warm-up."""
+    return 2 * plan.rounds * (plan.duration_s or 0.0) + 2 * WARM_UP_S
+
+
+def run_estimate_s(plan: Plan) -> float | None:
+    """About how long a whole comparison takes (start-up included), or None when the rounds
+    are counted in requests (their time depends on the latency, unknown before the warm-up)."""
+    if plan.requests is not None:
+        return None
+    return START_UP_S + len(plan.concurrency) * (level_estimate_s(plan) + CONNECT_PROBE_S)
 
 
 def _progress_hook(progress: Progress, plan: Plan) -> Callable[[RequestResult], None] | None:
@@ -142,13 +180,19 @@ async def connection_ms(base_url: str, probes: int = CONNECT_PROBES) -> float:
 
 
 async def start_default_target(
-    stack: st.Stack, *, inject_delay_ms: float = 0.0, fake_args: Sequence[str] = ()
+    stack: st.Stack,
+    *,
+    inject_delay_ms: float = 0.0,
+    fake_args: Sequence[str] = (),
+    progress: Progress | None = None,
 ) -> tuple[str, str]:
     """swapgate starting the fake upstream itself; returns (direct URL, via URL).
 
     The direct URL is the very upstream swapgate proxies to (read from GET /running), so both
     sides measure the same process.
     """
+    if progress is not None:
+        progress.note("starting swapgate and the fake upstream")
     args = list(fake_args) or st.realistic_fake_args()
     model = {
         "cmd": " ".join([*st.fake_cmd(BENCH_MODEL, "${PORT}"), *args]),
@@ -227,5 +271,7 @@ async def run_comparison(
     """Every level of ``plan``, then the new-connection probe on both targets."""
     targets = workloads(direct_url, via_url, model, plan)
     levels = [await run_level(targets, c, plan, progress) for c in plan.concurrency]
+    if progress is not None:
+        progress.note(f"new-connection probes: {CONNECT_PROBES} per target")
     connect = {t: await connection_ms(w.base_url) for t, w in targets.items()}
     return Comparison(direct_url, via_url, model, plan, levels, connect)

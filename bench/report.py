@@ -1,4 +1,4 @@
-"""Output of the benchmark: aligned text tables, a stderr progress bar and JSON files.
+"""Output of the benchmark: aligned text tables, progress (a bar or CI lines) and JSON files.
 
 Only formatting lives here; the numbers come from the modules that measure them.
 """
@@ -57,23 +57,46 @@ def write_json(path: str | Path, data: object) -> None:
 
 @dataclass
 class Progress:
-    """A one-line progress bar on stderr, redrawn at most ten times a second.
+    """Progress of a benchmark run, for a person at a terminal and for CI logs alike.
 
-    It is silent when stderr is not a terminal, so CI logs and captured output stay clean.
+    When stdout is not a terminal (CI, ``| tee``, captured output) every labelled step prints
+    one line on stdout (``[3/42, 12 s] c=16 round 2 via``) and :meth:`note` prints its text;
+    when both stdout and stderr are terminals a one-line bar on stderr is redrawn at most ten
+    times a second instead. Passing ``enabled`` explicitly asks for the bar alone (on when
+    True), for callers that print their own lines (``bench/swap.py``).
     """
 
     total: int
     label: str = ""
     width: int = 30
     done: int = 0
-    enabled: bool = field(default_factory=lambda: sys.stderr.isatty())
+    enabled: bool | None = None
+    lines: bool = field(init=False)
     _last: float = 0.0
+    _started: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        if self.enabled is None:
+            self.lines = not sys.stdout.isatty()
+            self.enabled = not self.lines and sys.stderr.isatty()
+        else:
+            self.lines = False
+
+    def note(self, text: str) -> None:
+        """A step that is not counted (starting servers, an estimate): a line, or the label."""
+        if self.lines:
+            print(text, flush=True)
+        else:
+            self.step(0, text)
 
     def step(self, count: int = 1, label: str | None = None) -> None:
-        """Advance by ``count`` and redraw if due."""
+        """Advance by ``count`` and redraw if due; a ``label`` is a line of its own in CI."""
         self.done += count
         if label is not None:
             self.label = label
+            if self.lines:
+                elapsed = time.monotonic() - self._started
+                print(f"[{self.done}/{self.total}, {elapsed:.0f} s] {label}", flush=True)
         now = time.monotonic()
         if self.enabled and (now - self._last >= 0.1 or self.done >= self.total):
             self._last = now

@@ -10,14 +10,18 @@ import time
 from locust import events
 from locust.contrib.fasthttp import FastHttpSession
 
-from loadtests.settings import CHAT_PATH, chat_body
+from loadtests.settings import CHAT_PATH, arm_of, chat_body
 
 
-def stream_chat(client: FastHttpSession, model_name: str, name: str) -> None:
+def stream_chat(
+    client: FastHttpSession, model_name: str, name: str, *, per_arm: bool = False
+) -> None:
     """One streaming chat completion; reports its TTFT as a separate ``TTFT`` request type.
 
     Locust's own time for a streamed request stops at the response headers, so the whole
     stream is read here and the time to the first content chunk fired as its own event.
+    With ``per_arm`` both rows are named after the arm swapgate chose (``chat stream
+    chat-ab/variant-a``, from the ``x-swapgate-route`` response header).
     """
     start = time.perf_counter()
     headers = {"Content-Type": "application/json"}
@@ -25,6 +29,9 @@ def stream_chat(client: FastHttpSession, model_name: str, name: str) -> None:
     with client.post(
         CHAT_PATH, data=body, headers=headers, stream=True, name=name, catch_response=True
     ) as resp:
+        if per_arm:
+            name = f"{name} {arm_of(resp.headers or {})}"
+            resp.request_meta["name"] = name  # the row this request is counted in
         if resp.status_code != 200:  # HTTP OK
             resp.failure(f"HTTP {resp.status_code}")
             return

@@ -1,8 +1,8 @@
 """Settings of the locust files, read from the environment; imports nothing from locust.
 
-``SWAPGATE_MODEL`` (default ``bench``), ``SWAPGATE_MAX_TOKENS`` (unset: the server's
-default), ``SWAPGATE_EMBED_MODEL`` (default: ``SWAPGATE_MODEL``) and ``SWAPGATE_AB_MODELS``
-(``a:70,b:30``: model and weight pairs for the A/B mix). Kept free of locust so tests can
+``SWAPGATE_MODEL`` (default ``bench``; ``chat`` for the A/B mix, the routed name of
+``examples/ab.yaml``), ``SWAPGATE_MAX_TOKENS`` (unset: the server's default) and
+``SWAPGATE_EMBED_MODEL`` (default: ``SWAPGATE_MODEL``). Kept free of locust so tests can
 import it without gevent monkey-patching the test process.
 """
 
@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 
 CHAT_PATH = "/v1/chat/completions"
 PROMPT = [{"role": "user", "content": "Say something."}]
 
 
-def model() -> str:
+ROUTE_HEADER = "x-swapgate-route"
+MODEL_HEADER = "x-swapgate-model"
+
+
+def model(default: str = "bench") -> str:
     """The model every request names."""
-    return os.environ.get("SWAPGATE_MODEL", "bench")
+    return os.environ.get("SWAPGATE_MODEL", default)
 
 
 def chat_body(model_name: str, *, stream: bool) -> str:
@@ -29,15 +34,11 @@ def chat_body(model_name: str, *, stream: bool) -> str:
     return json.dumps(body)
 
 
-def ab_models(spec: str | None = None) -> list[tuple[str, int]]:
-    """``a:70,b:30`` -> [("a", 70), ("b", 30)]; a model without a weight weighs 1."""
-    text = spec if spec is not None else os.environ.get("SWAPGATE_AB_MODELS", "")
-    pairs: list[tuple[str, int]] = []
-    for part in text.split(","):
-        name, _, weight = part.strip().partition(":")
-        if name:
-            pairs.append((name, int(weight) if weight else 1))
-    if not pairs:
-        msg = "set SWAPGATE_AB_MODELS, e.g. SWAPGATE_AB_MODELS=alpha:70,bravo:30"
-        raise ValueError(msg)
-    return pairs
+def arm_of(headers: Mapping[str, str]) -> str:
+    """The arm a response came from: swapgate's ``x-swapgate-route`` (``chat-ab/variant-a``),
+    else ``unrouted <model>`` from ``x-swapgate-model``, else ``unrouted``."""
+    route = headers.get(ROUTE_HEADER)
+    if route:
+        return route
+    served = headers.get(MODEL_HEADER)
+    return f"unrouted {served}" if served else "unrouted"

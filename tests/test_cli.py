@@ -162,3 +162,42 @@ def test_fit_without_budget_or_gpu_refuses_to_serve(tmp_path: Path) -> None:
         pytest.skip("NVML sees a GPU here: the budget comes from it")  # not the case in CI
     assert done.returncode == 1
     assert "set budgetMiB" in done.stderr
+
+
+def test_help_lists_bench_and_the_config_flags() -> None:
+    """--help names the bench subcommand, --strict, --show-secrets and the signals."""
+    result = _swapgate("--help")
+    assert result.returncode == 0
+    for text in ("swapgate bench", "--strict", "--show-secrets", "SIGHUP"):
+        assert text in result.stdout
+
+
+def test_strict_makes_warnings_fail_and_show_secrets_prints_keys(tmp_path: Path) -> None:
+    """--check --strict exits 1 on a warning; --print-config --show-secrets prints keys in
+    clear; either flag without --check/--print-config is a usage error."""
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        'apiKeys: ["sk-live-0123456789abcd"]\n'
+        f"models:\n  a:\n    cmd: {sys.executable} -m http.server ${{PORT}}\n    ttll: 5\n"
+    )
+    assert _swapgate("--config", str(config), "--check").returncode == 0
+    strict = _swapgate("--config", str(config), "--check", "--strict")
+    assert strict.returncode == 1
+    assert "models.a.ttll" in strict.stderr
+    shown = _swapgate("--config", str(config), "--print-config", "--show-secrets")
+    assert json.loads(shown.stdout)["apiKeys"] == ["sk-live-0123456789abcd"]
+    misuse = _swapgate("--config", str(config), "--strict")
+    assert misuse.returncode == 2
+    assert "go with --check or --print-config" in misuse.stderr
+
+
+def test_scripts_dir_is_appended_to_path_once() -> None:
+    """swapgate's own scripts folder goes last on PATH (the user's programs win), only once."""
+    import sysconfig
+
+    from proxy.cli import add_scripts_dir_to_path
+
+    environ = {"PATH": "/usr/bin:/bin"}
+    add_scripts_dir_to_path(environ)
+    add_scripts_dir_to_path(environ)
+    assert environ["PATH"] == f"/usr/bin:/bin:{sysconfig.get_path('scripts')}"
