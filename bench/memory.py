@@ -38,7 +38,7 @@ async def measure(
     samples: list[tuple[str, float]] = []
     with st.Stack(pin_cores=pin_cores) as stack:
         cmd = " ".join(st.fake_cmd(MODEL, "${PORT}", "--ttft", "0", "--tokens", "1", "--quiet"))
-        sg, via = stack.start_swapgate({MODEL: {"cmd": cmd, "maxConnections": 64}})
+        sg, via = stack.start_swapgate({MODEL: {"cmd": cmd}})  # shipped defaults
         await st.wait_ready(via + "/health", sg)
         samples.append(("idle, no request yet", rss_mib(sg.pid)))
         workload = Workload(via, MODEL, stream=False, max_tokens=1)

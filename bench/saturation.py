@@ -170,7 +170,7 @@ async def measure(
     rows: list[WrkRow] = []
     with st.Stack(pin_cores=pin_cores) as stack:
         cmd = " ".join(st.fake_cmd(MODEL, "${PORT}", *FAKE_ARGS))
-        model = {"cmd": cmd, "checkEndpoint": "/health", "maxConnections": 256}
+        model = {"cmd": cmd, "checkEndpoint": "/health"}  # shipped defaults
         sg, via = stack.start_swapgate({MODEL: model})
         await st.wait_ready(via + "/health", sg)
         await run_load(Workload(via, MODEL, max_tokens=1), 1, requests=1)

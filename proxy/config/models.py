@@ -33,6 +33,7 @@ from proxy.config.macros import (
     strip_comment_lines,
 )
 from proxy.config.model import DEFAULT_MAX_CONNECTIONS, PORT_MACRO, JSONValue, ModelSpec
+from proxy.config.parallelism import warn_parallelism
 from proxy.config.validate import (
     read_bool,
     read_int,
@@ -87,6 +88,7 @@ def build_models(
         if spec is not None:
             specs[model_id] = spec
             next_port += spec.port is not None
+            warn_parallelism(spec, out)
     return specs
 
 
