@@ -157,9 +157,9 @@ class Stack:
         """Start swapgate on a free port with ``models`` as its config; returns (proc, URL)."""
         # A free startPort: other swapgates on this machine also count up from 5800, and two
         # that hand out the same port would have their upstreams collide.
+        # logLevel stays at its default (info): the access log costs what it costs for users.
         config = {
             "healthCheckTimeout": 30,
-            "logLevel": "warn",
             "startPort": free_port(),
             "models": dict(models),
         }

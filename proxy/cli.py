@@ -96,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --print-config: print apiKeys in clear (masked by default)",
     )
+    parser.add_argument(
+        "--no-access-log",
+        action="store_true",
+        help="do not log a line per request (logger swapgate.access)",
+    )
     parser.add_argument("--version", action="version", version=f"swapgate {__version__}")
     return parser
 
@@ -139,6 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {listen_error(host, port, exc)}", file=sys.stderr)
         return 1
     level = _LOG_LEVELS.get(args.log_level or loaded.config.log_level, logging.INFO)
+    if args.no_access_log:
+        from proxy.web.access import disable as disable_access_log
+
+        disable_access_log()
     return uvloop.run(serve(loaded.config, listener, level, shown=format_address(host, port)))
 
 

@@ -15,6 +15,8 @@ from http import HTTPStatus
 
 # Recent requests kept per rule and per variant: enough for a stable p95, bounded memory.
 DEFAULT_WINDOW = 1024
+# Latencies are reported in seconds to 0.1 ms: finer digits are clock noise.
+SECONDS_DIGITS = 4
 
 Number = float | int | None
 
@@ -114,7 +116,8 @@ def _iso(timestamp: float) -> str:
 
 
 def _percentiles(samples: deque[float]) -> dict[str, Number]:
-    """Nearest-rank p50 and p95 (None when empty): no interpolation, always an observed value."""
+    """Nearest-rank p50 and p95 in seconds, to 0.1 ms (None when empty): no interpolation,
+    always an observed value."""
     if not samples:
         return {"p50": None, "p95": None}
     ordered = sorted(samples)
@@ -122,7 +125,7 @@ def _percentiles(samples: deque[float]) -> dict[str, Number]:
 
 
 def _rank(ordered: list[float], fraction: float) -> float:
-    return ordered[max(math.ceil(fraction * len(ordered)) - 1, 0)]
+    return round(ordered[max(math.ceil(fraction * len(ordered)) - 1, 0)], SECONDS_DIGITS)
 
 
 def _throughput(rates: deque[tuple[int, float]]) -> float | None:

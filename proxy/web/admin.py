@@ -1,4 +1,4 @@
-"""Management endpoints: model list, running backends, unload, health and logs."""
+"""Management endpoints: model list and retrieve, running backends, unload, health and logs."""
 
 from __future__ import annotations
 
@@ -47,6 +47,15 @@ async def list_models(gateway: Gateway, _request: Request) -> Response:
             data.extend(_model_record(spec, alias, created) for alias in spec.aliases)
     data.sort(key=lambda record: str(record["id"]))
     return json_response({"object": "list", "data": data})
+
+
+async def retrieve_model(gateway: Gateway, request: Request) -> Response:
+    """GET /v1/models/{model}: OpenAI's retrieve. The record GET /v1/models lists for that id
+    or alias (an alias gets its own record, listed or not); unlisted models answer by name
+    too; anything else is 404 model_not_found. Ids may contain '/'."""
+    name = request.scope["path"].removeprefix("/v1/models/")
+    spec = resolve(gateway, name)
+    return json_response(_model_record(spec, name, int(time.time())))
 
 
 async def running(gateway: Gateway, _request: Request) -> Response:

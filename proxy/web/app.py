@@ -1,4 +1,5 @@
-"""Build the BlackSheep application: routes, error envelopes and the gateway's lifespan."""
+"""Build the BlackSheep application: routes, error envelopes, the gateway's lifespan and the
+access log around it all."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from proxy.config.model import Config
 from proxy.errors import EndpointNotFound
 from proxy.loghub import LogHub
 from proxy.web import admin, control
+from proxy.web.access import AccessLog
 from proxy.web.cors import cors_preflight
-from proxy.web.envelope import error_response
+from proxy.web.envelope import error_response, is_anthropic_path
 from proxy.web.gateway import Gateway
 from proxy.web.inference import INFERENCE_PATHS, handle_inference, handle_upstream
 
@@ -20,8 +22,9 @@ GatewayHandler = Callable[[Gateway, Request], Awaitable[Response]]
 _ANY_METHOD = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
 
 
-def build_app(config: Config, hub: LogHub) -> tuple[Application, Gateway]:
-    """The app and its gateway; the gateway starts and stops with the app's lifespan."""
+def build_app(config: Config, hub: LogHub) -> tuple[AccessLog, Gateway]:
+    """The ASGI app (the BlackSheep application, as `.app`, inside the access log) and its
+    gateway; the gateway starts and stops with the app's lifespan."""
     app = Application(show_error_details=False)
     gateway = Gateway(config, hub)
 
@@ -49,6 +52,7 @@ def build_app(config: Config, hub: LogHub) -> tuple[Application, Gateway]:
         add(("POST",), path, handle_inference)
     add(_ANY_METHOD, "/upstream/*", handle_upstream)
     add(("GET",), "/v1/models", admin.list_models)
+    add(("GET",), "/v1/models/*", admin.retrieve_model)
     add(("GET",), "/running", admin.running)
     add(("POST",), "/api/models/unload", admin.unload_all)
     add(("POST",), "/api/models/unload/*", admin.unload_one)
@@ -71,7 +75,8 @@ def build_app(config: Config, hub: LogHub) -> tuple[Application, Gateway]:
 
     async def not_found(request: Request) -> Response:
         msg = f"no endpoint {request.method} {request.scope['path']}; see README for the API"
-        return error_response(EndpointNotFound(msg))
+        anthropic = is_anthropic_path(request.scope["path"])
+        return error_response(EndpointNotFound(msg), anthropic=anthropic)
 
     app.router.fallback = not_found
-    return app, gateway
+    return AccessLog(app), gateway

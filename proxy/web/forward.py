@@ -19,7 +19,7 @@ from proxy.config.model import ModelSpec
 from proxy.errors import SwapgateError, UpstreamError
 from proxy.lifecycle.lease import Lease
 from proxy.web.disconnect import DisconnectWatch
-from proxy.web.envelope import error_body
+from proxy.web.envelope import error_event, is_anthropic_path
 from proxy.web.tap import RouteTap
 from proxy.web.upstream import UpstreamClients, UpstreamResponse, iter_body, read_body
 
@@ -140,7 +140,9 @@ async def forward(
     # A rewriting tap may change the size, so a tapped body is relayed chunked.
     stream_length = length if length is not None and tap is None else -1
     watch.on_gone(upstream.close)  # dropping the connection makes the server stop generating
-    provider = _relay(upstream, lease, watch, tap, error_event=is_sse and stream_length < 0)
+    anthropic = is_anthropic_path(request.scope["path"])
+    error_events = is_sse and stream_length < 0
+    provider = _relay(upstream, lease, watch, tap, error_event=error_events, anthropic=anthropic)
     return Response(
         status, headers, StreamedContent(_content_type(content_type), provider, stream_length)
     )
@@ -225,6 +227,7 @@ def _relay(
     tap: RouteTap | None,
     *,
     error_event: bool,
+    anthropic: bool = False,
 ) -> Callable[[], AsyncIterator[bytes]]:
     """An async-generator *function* (what StreamedContent wants) over the upstream body.
 
@@ -233,7 +236,9 @@ def _relay(
     `error_event` (an unsized SSE stream) an error event is sent and the stream ends instead.
     """
     if tap is not None:
-        return _tapped_relay(upstream, lease, watch, tap, error_event=error_event)
+        return _tapped_relay(
+            upstream, lease, watch, tap, error_event=error_event, anthropic=anthropic
+        )
 
     async def provide() -> AsyncIterator[bytes]:
         completed = False
@@ -246,7 +251,7 @@ def _relay(
                 log.warning("%s", exc.message)
                 if not error_event:
                     raise
-                yield sse_error_event(exc)
+                yield sse_error_event(exc, anthropic=anthropic)
         finally:
             watch.close()
             # close(), not release(): if the client left mid-stream, dropping the connection
@@ -267,9 +272,10 @@ def _tapped_relay(
     tap: RouteTap,
     *,
     error_event: bool,
+    anthropic: bool,
 ) -> Callable[[], AsyncIterator[bytes]]:
     """The relay for routed requests: every chunk goes through the tap on its way out."""
-    inner = _relay(upstream, lease, watch, None, error_event=error_event)
+    inner = _relay(upstream, lease, watch, None, error_event=error_event, anthropic=anthropic)
 
     async def provide() -> AsyncIterator[bytes]:
         status = upstream.raw.status
@@ -290,6 +296,7 @@ def _tapped_relay(
     return provide
 
 
-def sse_error_event(exc: SwapgateError) -> bytes:
-    """One SSE event carrying an OpenAI error envelope."""
-    return b"data: " + error_body(exc.message, exc.error_type, exc.code) + b"\n\n"
+def sse_error_event(exc: SwapgateError, *, anthropic: bool = False) -> bytes:
+    """One SSE event carrying the error: OpenAI's `data:` envelope, or for Anthropic streams
+    `event: error` with Anthropic's envelope (what the Anthropic SDKs raise from)."""
+    return error_event(exc, anthropic=anthropic)

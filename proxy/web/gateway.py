@@ -16,7 +16,7 @@ from proxy.lifecycle.pool import BackendPool
 from proxy.loghub import LogHub
 from proxy.routestats import RouteStats
 from proxy.web.auth import ApiKeys
-from proxy.web.envelope import error_response
+from proxy.web.envelope import error_response, is_anthropic_path
 from proxy.web.upstream import UpstreamClients
 from router import compile_rules
 
@@ -97,7 +97,7 @@ class Gateway:
 
     def guarded(self, handler: Handler, *, public: bool = False) -> Handler:
         """Wrap a handler: check API keys (unless `public`) and turn a SwapgateError into its
-        OpenAI-shaped error response."""
+        error response (Anthropic-shaped on /v1/messages*, OpenAI-shaped elsewhere)."""
         keys = None if public or not self.api_keys else self.api_keys
 
         async def run(request: Request) -> Response:
@@ -106,6 +106,6 @@ class Gateway:
                     keys.check(request)
                 return await handler(request)
             except SwapgateError as exc:
-                return error_response(exc)
+                return error_response(exc, anthropic=is_anthropic_path(request.scope["path"]))
 
         return run

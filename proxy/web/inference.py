@@ -13,6 +13,7 @@ from proxy.errors import BadRequest, ModelNotFound, SwapgateError, UpstreamError
 from proxy.lifecycle.lease import Lease
 from proxy.lifecycle.pool import Ticket
 from proxy.rewrite import ModelNameRewriter
+from proxy.web.access import note_model
 from proxy.web.disconnect import DisconnectWatch
 from proxy.web.extract import InferenceBody, parse_inference_body, read_body
 from proxy.web.filters import upstream_body
@@ -69,6 +70,7 @@ async def handle_inference(gateway: Gateway, request: Request) -> Response:
     raw = await read_body(request, gateway.config.max_request_bytes)
     content_type = request.content_type() or b""
     body = parse_inference_body(raw, content_type)
+    note_model(request, body.model)
     path: str = request.scope["path"]
     decision = gateway.router.match(
         RequestFacts(body.model, path, _header_facts(gateway, request), body.parsed)
@@ -116,7 +118,7 @@ def _route_extras(
         return (), None
     label = gateway.router.label(decision) or decision.rule
     rewriter = None
-    if decision.rewrite_response_model and upstream_name != requested:
+    if decision.rewrite_response_model:  # the server may call itself anything (a GGUF path)
         rewriter = ModelNameRewriter(upstream_name, requested)
     tap = RouteTap(gateway.route_stats, decision.rule, decision.arm, rewriter)
     return ((b"x-swapgate-route", label.encode()),), tap

@@ -64,3 +64,12 @@ def test_reset_clears_and_moves_since() -> None:
     clock.now = 86400.0
     stats.reset()
     assert stats.snapshot() == {"since": "1970-01-02T00:00:00+00:00", "routes": {}}
+
+
+def test_latencies_are_rounded_to_a_tenth_of_a_millisecond() -> None:
+    """Percentiles come out in seconds with 4 decimals (0.1 ms), not raw clock floats."""
+    stats = RouteStats(clock=FakeClock(0.0))
+    stats.record("r", "a", 200, ttft_s=0.123456789, total_s=1.98765432, output_tokens=None)
+    rule = stats.snapshot()["routes"]["r"]  # type: ignore[index]
+    assert rule["ttft_s"] == {"p50": 0.1235, "p95": 0.1235}
+    assert rule["arms"]["a"]["total_s"] == {"p50": 1.9877, "p95": 1.9877}
