@@ -166,12 +166,7 @@ async def _read_whole(
             tap.done(int(exc.status))
         raise
     finally:
-        watch.close()
-        if completed:
-            upstream.release()
-        else:
-            upstream.close()
-        lease.release()
+        _settle(watch, upstream, lease, completed=completed)
     status = upstream.raw.status
     if tap is not None:
         data = tap.chunk(data) + tap.finish()
@@ -253,16 +248,25 @@ def _relay(
                     raise
                 yield sse_error_event(exc, anthropic=anthropic)
         finally:
-            watch.close()
-            # close(), not release(): if the client left mid-stream, dropping the connection
-            # is what tells the server to stop generating.
-            if completed:
-                upstream.release()
-            else:
-                upstream.close()
-            lease.release()
+            _settle(watch, upstream, lease, completed=completed)
 
     return provide
+
+
+def _settle(
+    watch: DisconnectWatch, upstream: UpstreamResponse, lease: Lease, *, completed: bool
+) -> None:
+    """The relay is over: stop watching, hand the connection back, release the lease.
+
+    close(), not release(), unless the body was read to its end: if the client left
+    mid-stream, dropping the connection is what tells the server to stop generating.
+    """
+    watch.close()
+    if completed:
+        upstream.release()
+    else:
+        upstream.close()
+    lease.release()
 
 
 def _tapped_relay(

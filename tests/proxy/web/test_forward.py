@@ -167,7 +167,8 @@ def test_upstream_settings_take_llama_swap_defaults_and_zero_means_no_limit() ->
 
 
 def test_requests_beyond_max_connections_never_wait_and_overflow_connections_close() -> None:
-    """Five requests with maxConnections 2 all reach the server at once; 2 connections stay."""
+    """Five requests with maxConnections 2 all reach the server at once; the three extra
+    connections close once idle (about a second), the two pooled ones stay."""
 
     async def main() -> None:
         all_in = asyncio.Event()
@@ -189,8 +190,7 @@ def test_requests_beyond_max_connections_never_wait_and_overflow_connections_clo
                 response.release()
 
             await asyncio.gather(*(one() for _ in range(5)))
-            closing = [s.headers.get("connection") for s in upstream.seen]
-            assert (closing.count("close"), closing.count(None)) == (3, 2)
+            assert upstream.conns == 5  # none of the five waited for another's connection
             await wait_until_async(lambda: upstream.open == 2, 5, message="overflow closed")
             await clients.send(lease, spec, "GET", "/", [], None)  # a pooled one, reused
             assert upstream.conns == 5
