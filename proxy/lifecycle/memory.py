@@ -42,6 +42,8 @@ class Figure:
 class GpuMemory(Protocol):
     """What NVML can tell (proxy/gpu.py's GpuProbe)."""
 
+    @property
+    def available(self) -> bool: ...
     def total_mib(self) -> int | None: ...
     def used_mib_by_pids(self, pids: Collection[int]) -> int | None: ...
 
@@ -69,6 +71,11 @@ class MemoryBook:
             return fit.budget_mib
         total = None if self._gpu is None else self._gpu.total_mib()
         return None if total is None else max(0, total - fit.reserve_mib)
+
+    @property
+    def can_measure(self) -> bool:
+        """False without NVML: then nothing is measured (not even /proc is scanned)."""
+        return self._gpu is not None and self._gpu.available
 
     def measure(self, model: str, pgid: int) -> Figure | None:
         """Blocking (run it in a thread): NVML's figure for the model's process group, kept

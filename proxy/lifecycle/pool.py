@@ -274,7 +274,7 @@ class BackendPool:
         log.info(
             "model %s: %s -> %s (%s%s)", event.model, event.old, event.new, event.cause, detail
         )
-        if event.new is _S.READY:
+        if event.new is _S.READY and self.memory.can_measure:
             self._spawn(self._measure(event.model))
         self._decide(self.scheduler.changed)
 

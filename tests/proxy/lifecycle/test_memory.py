@@ -18,6 +18,10 @@ class FakeGpu:
         self.total, self.used = total, used
         self.asked: list[list[int]] = []
 
+    @property
+    def available(self) -> bool:
+        return self.total is not None
+
     def total_mib(self) -> int | None:
         return self.total
 
@@ -78,3 +82,10 @@ def test_no_measurement_keeps_the_figure() -> None:
     book = MemoryBook({"a": spec("a", "srv", vram=1000)}, FakeGpu(total=None, used=None))
     assert book.measure("a", 1) is None
     assert book.figure("a").source is MemorySource.CONFIGURED
+
+
+def test_nothing_is_measured_without_nvml() -> None:
+    """Without NVML the pool does not measure at all (no /proc scan after each start)."""
+    assert not MemoryBook({}, None).can_measure
+    assert not MemoryBook({}, FakeGpu(total=None, used=None)).can_measure
+    assert MemoryBook({}, FakeGpu(total=1000, used=None)).can_measure
