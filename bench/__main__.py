@@ -1,4 +1,4 @@
-"""``python -m bench`` (and ``swapgate bench``): direct versus through-swapgate benchmarks.
+"""``swapgate bench`` (and ``swapgate bench``): direct versus through-swapgate benchmarks.
 
 Without a subcommand it runs the latency/throughput comparison; ``swap``, ``saturation``,
 ``compare``, ``gate`` and ``memory`` run the other benchmarks (each has its own ``--help``).
@@ -12,9 +12,15 @@ from collections.abc import Callable, Sequence
 
 import uvloop
 
-from bench import stack as st
-from bench.harness import Plan, pin_self, run_comparison, run_estimate_s, start_default_target
-from bench.report import Progress, write_json
+from swapgate.bench import stack as st
+from swapgate.bench.harness import (
+    Plan,
+    pin_self,
+    run_comparison,
+    run_estimate_s,
+    start_default_target,
+)
+from swapgate.bench.report import Progress, write_json
 
 SUBCOMMANDS = ("swap", "saturation", "compare", "gate", "memory")
 
@@ -33,9 +39,9 @@ def _int_list(text: str) -> list[int]:
 def build_parser() -> argparse.ArgumentParser:
     """Options of the default comparison."""
     ap = argparse.ArgumentParser(
-        prog="python -m bench",
+        prog="swapgate bench",
         description="Same workload directly and through swapgate, in alternated rounds. "
-        f"Other benchmarks: {', '.join(SUBCOMMANDS)} (python -m bench NAME --help).",
+        f"Other benchmarks: {', '.join(SUBCOMMANDS)} (swapgate bench NAME --help).",
     )
     ap.add_argument("--direct", metavar="URL", help="upstream base URL (default: spawn a fake)")
     ap.add_argument("--via", metavar="URL", help="swapgate base URL in front of --direct")
@@ -65,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _subcommand(args[0])(args[1:])
     ns = build_parser().parse_args(args)
     if (ns.direct is None) != (ns.via is None):
-        print("python -m bench: give both --direct and --via, or neither", file=sys.stderr)
+        print("swapgate bench: give both --direct and --via, or neither", file=sys.stderr)
         return 2
     duration = ns.duration if ns.requests is None else None
     plan = Plan(
@@ -82,22 +88,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _subcommand(name: str) -> Callable[[Sequence[str]], int]:
     # Imported on demand: each benchmark pulls in only what it needs.
     if name == "swap":
-        from bench.swap import main as swap_main
+        from swapgate.bench.swap import main as swap_main
 
         return swap_main
     if name == "saturation":
-        from bench.saturation import main as saturation_main
+        from swapgate.bench.saturation import main as saturation_main
 
         return saturation_main
     if name == "memory":
-        from bench.memory import main as memory_main
+        from swapgate.bench.memory import main as memory_main
 
         return memory_main
     if name == "compare":
-        from bench.compare import main as compare_main
+        from swapgate.bench.compare import main as compare_main
 
         return compare_main
-    from bench.gate import main as gate_main
+    from swapgate.bench.gate import main as gate_main
 
     return gate_main
 

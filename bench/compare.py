@@ -1,4 +1,4 @@
-"""``python -m bench compare``: the same workload against several models behind one swapgate.
+"""``swapgate bench compare``: the same workload against several models behind one swapgate.
 
 Models run one after another. For each: all models are unloaded (POST /api/models/unload),
 one request times the cold load (request to first token, start-up included), then the prompt
@@ -19,9 +19,9 @@ from pathlib import Path
 import orjson
 import uvloop
 
-from bench import stack as st
-from bench.loadgen import Message, Summary, Workload, new_session, one_request, run_load
-from bench.report import Progress, fmt, table, write_json
+from swapgate.bench import stack as st
+from swapgate.bench.loadgen import Message, Summary, Workload, new_session, one_request, run_load
+from swapgate.bench.report import Progress, fmt, table, write_json
 
 DEFAULT_PROMPTS = Path(__file__).parent / "prompts" / "default.jsonl"
 
@@ -165,8 +165,8 @@ def _outcome(result: ModelResult) -> str:
 
 
 def main(argv: Sequence[str]) -> int:
-    """``python -m bench compare --via URL --models a,b,c [...]``; 1 when any request failed."""
-    ap = argparse.ArgumentParser(prog="python -m bench compare", description=__doc__)
+    """``swapgate bench compare --via URL --models a,b,c [...]``; 1 when any request failed."""
+    ap = argparse.ArgumentParser(prog="swapgate bench compare", description=__doc__)
     ap.add_argument("--via", required=True, metavar="URL", help="a running swapgate")
     ap.add_argument("--models", required=True, metavar="A,B,C")
     ap.add_argument("--prompts", default=str(DEFAULT_PROMPTS), metavar="FILE.jsonl")

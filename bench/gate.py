@@ -1,4 +1,4 @@
-"""``python -m bench gate``: the CI performance gate (exit 1 when swapgate costs too much).
+"""``swapgate bench gate``: the CI performance gate (exit 1 when swapgate costs too much).
 
 A fixed, short comparison: 32 concurrent streams against the realistic fake upstream (first
 token after 100 ms, 50 tokens 20 ms apart), directly and through swapgate, in alternated
@@ -23,8 +23,8 @@ from collections.abc import Sequence
 
 import uvloop
 
-from bench import stack as st
-from bench.harness import (
+from swapgate.bench import stack as st
+from swapgate.bench.harness import (
     BENCH_MODEL,
     METRICS,
     LevelResult,
@@ -35,8 +35,8 @@ from bench.harness import (
     start_default_target,
     workloads,
 )
-from bench.report import Progress, fmt, pct, table, write_json
-from bench.stats import Target, overhead_pct
+from swapgate.bench.report import Progress, fmt, pct, table, write_json
+from swapgate.bench.stats import Target, overhead_pct
 
 THRESHOLD_PCT = 4.0
 CONCURRENCY = 32
@@ -99,8 +99,8 @@ def render(level: LevelResult, threshold: float) -> str:
 
 
 def main(argv: Sequence[str]) -> int:
-    """``python -m bench gate [--inject-delay-ms N] [--json PATH]``; 0 pass, 1 fail."""
-    ap = argparse.ArgumentParser(prog="python -m bench gate", description=__doc__)
+    """``swapgate bench gate [--inject-delay-ms N] [--json PATH]``; 0 pass, 1 fail."""
+    ap = argparse.ArgumentParser(prog="swapgate bench gate", description=__doc__)
     ap.add_argument("--threshold", type=float, default=THRESHOLD_PCT, help="max overhead %%")
     ap.add_argument("--concurrency", type=int, default=CONCURRENCY)
     ap.add_argument("--rounds", type=int, default=ROUNDS)

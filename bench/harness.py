@@ -14,10 +14,10 @@ from dataclasses import asdict, dataclass, field
 
 import aiohttp
 
-from bench import stack as st
-from bench.loadgen import RequestResult, RunResult, Summary, Workload, run_load
-from bench.report import Progress, fmt, pct, table
-from bench.stats import Target, median, median_of_ratios, overhead_pct, round_order
+from swapgate.bench import stack as st
+from swapgate.bench.loadgen import RequestResult, RunResult, Summary, Workload, run_load
+from swapgate.bench.report import Progress, fmt, pct, table
+from swapgate.bench.stats import Target, median, median_of_ratios, overhead_pct, round_order
 
 BENCH_MODEL = "bench"
 # (field of Summary, label, higher is better)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import aiohttp
 import orjson
 
-from bench.stats import median, percentile
+from swapgate.bench.stats import median, percentile
 
 Message = dict[str, str]
 DEFAULT_MESSAGES: list[Message] = [{"role": "user", "content": "Say something."}]

@@ -1,4 +1,4 @@
-"""``python -m bench memory``: swapgate's resident memory idle and over many requests.
+"""``swapgate bench memory``: swapgate's resident memory idle and over many requests.
 
 Starts swapgate (core 0) with a zero-delay fake upstream, reads VmRSS from /proc before any
 request, after a warm-up, and after every checkpoint of small non-streaming requests (sent by
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import uvloop
 
-from bench import stack as st
-from bench.loadgen import Workload, run_load
-from bench.report import table, write_json
+from swapgate.bench import stack as st
+from swapgate.bench.loadgen import Workload, run_load
+from swapgate.bench.report import table, write_json
 
 MODEL = "mem"
 WARMUP = 2_000
@@ -58,8 +58,8 @@ async def measure(
 
 
 def main(argv: Sequence[str]) -> int:
-    """``python -m bench memory [--requests N] [--checkpoints K] [--json PATH]``."""
-    ap = argparse.ArgumentParser(prog="python -m bench memory", description=__doc__)
+    """``swapgate bench memory [--requests N] [--checkpoints K] [--json PATH]``."""
+    ap = argparse.ArgumentParser(prog="swapgate bench memory", description=__doc__)
     ap.add_argument("--requests", type=int, default=100_000)
     ap.add_argument("--checkpoints", type=int, default=5)
     ap.add_argument("--concurrency", type=int, default=32)

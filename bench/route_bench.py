@@ -1,6 +1,6 @@
 """Routing micro-benchmark: µs per Router.match() decision for 10, 100 and 1,000 rules.
 
-Run `python -m bench.route_bench [--json PATH]`. Each figure is the median over repeats of
+Run `python -m swapgate.bench.route_bench [--json PATH]`. Each figure is the median over repeats of
 (time for a batch of decisions) / batch size, measured with time.perf_counter_ns.
 """
 
@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from router import (
+from swapgate.router import (
     Arm,
     ExactText,
     Match,

@@ -1,4 +1,4 @@
-"""``python -m bench saturation``: how much load a proxy takes before it is the bottleneck.
+"""``swapgate bench saturation``: how much load a proxy takes before it is the bottleneck.
 
 Small non-streaming requests against a zero-delay fake upstream, driven by ``wrk`` at each
 concurrency, directly, through nginx (a plain keep-alive reverse proxy, one worker) and through
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import uvloop
 
-from bench import stack as st
-from bench.loadgen import Summary, Workload, run_load
-from bench.report import fmt, table, write_json
+from swapgate.bench import stack as st
+from swapgate.bench.loadgen import Summary, Workload, run_load
+from swapgate.bench.report import fmt, table, write_json
 
 MODEL = "sat"
 # --tokens is the stream length for the chunk test; wrk's requests cap it with max_tokens.
@@ -231,8 +231,8 @@ def render(rows: Sequence[WrkRow], relay: dict[str, Summary], notes: Sequence[st
 
 
 def main(argv: Sequence[str]) -> int:
-    """``python -m bench saturation [--concurrency 16,64] [--duration S] [--json PATH]``."""
-    ap = argparse.ArgumentParser(prog="python -m bench saturation", description=__doc__)
+    """``swapgate bench saturation [--concurrency 16,64] [--duration S] [--json PATH]``."""
+    ap = argparse.ArgumentParser(prog="swapgate bench saturation", description=__doc__)
     ap.add_argument("--concurrency", default="16,64", metavar="N,N")
     ap.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
     ap.add_argument("--json", metavar="PATH")

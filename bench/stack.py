@@ -72,7 +72,7 @@ def fake_cmd(model: str, port: str, *extra: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "bench.fake_upstream",
+        "swapgate.bench.fake_upstream",
         "--quiet",
         "--port",
         port,

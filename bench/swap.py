@@ -1,4 +1,4 @@
-"""``python -m bench swap``: how much time swapgate adds to a model switch.
+"""``swapgate bench swap``: how much time swapgate adds to a model switch.
 
 Through swapgate: with model A loaded, a request for B is sent and timed to B's first token
 (swapgate stops A, starts B, waits for B's health check, forwards). Directly: the same fake
@@ -33,10 +33,10 @@ from pathlib import Path
 import aiohttp
 import uvloop
 
-from bench import stack as st
-from bench.loadgen import Workload, new_session, one_request
-from bench.report import Progress, fmt, table, write_json
-from bench.stats import median, percentile
+from swapgate.bench import stack as st
+from swapgate.bench.loadgen import Workload, new_session, one_request
+from swapgate.bench.report import Progress, fmt, table, write_json
+from swapgate.bench.stats import median, percentile
 
 TARGET_MS = 30.0
 HEALTH_POLL_S = 0.005
@@ -478,8 +478,8 @@ def _non_negative_float(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Options of ``python -m bench swap``."""
-    ap = argparse.ArgumentParser(prog="python -m bench swap", description=__doc__)
+    """Options of ``swapgate bench swap``."""
+    ap = argparse.ArgumentParser(prog="swapgate bench swap", description=__doc__)
     ap.add_argument(
         "--samples", type=_positive_int, default=10, help="switches (and direct starts)"
     )
@@ -513,7 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str]) -> int:
-    """``python -m bench swap [--samples N | --interleaved [--requests N] [--startup-delay S]
+    """``swapgate bench swap [--samples N | --interleaved [--requests N] [--startup-delay S]
     [--in-flight K]] [--json PATH]``."""
     ap = build_parser()
     ns = ap.parse_args(argv)

@@ -14,8 +14,8 @@ from __future__ import annotations
 from locust import constant, task
 from locust.contrib.fasthttp import FastHttpUser
 
-from loadtests.common import stream_chat
-from loadtests.settings import model
+from swapgate.loadtests.common import stream_chat
+from swapgate.loadtests.settings import model
 
 
 class ABMixUser(FastHttpUser):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from locust import constant, task
 from locust.contrib.fasthttp import FastHttpUser
 
-from loadtests.settings import CHAT_PATH, chat_body, model
+from swapgate.loadtests.settings import CHAT_PATH, chat_body, model
 
 
 class ChatUser(FastHttpUser):

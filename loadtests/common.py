@@ -10,7 +10,7 @@ import time
 from locust import events
 from locust.contrib.fasthttp import FastHttpSession
 
-from loadtests.settings import CHAT_PATH, arm_of, chat_body
+from swapgate.loadtests.settings import CHAT_PATH, arm_of, chat_body
 
 
 def stream_chat(

@@ -11,7 +11,7 @@ import os
 from locust import constant, task
 from locust.contrib.fasthttp import FastHttpUser
 
-from loadtests.settings import model
+from swapgate.loadtests.settings import model
 
 INPUTS = ["the quick brown fox", "jumps over", "the lazy dog", "swapgate starts servers on demand"]
 

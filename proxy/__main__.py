@@ -1,7 +1,7 @@
-"""`python -m proxy` runs the `swapgate` command."""
+"""`python -m swapgate.proxy` runs the `swapgate` command."""
 
 import sys
 
-from proxy.cli import main
+from swapgate.proxy.cli import main
 
 sys.exit(main())

@@ -28,17 +28,17 @@ from typing import TYPE_CHECKING, Any
 
 import uvloop
 
-from proxy import __version__
-from proxy.config import load_config
-from proxy.config.__main__ import run_config_command
-from proxy.config.model import Config, RouterKind
-from proxy.errors import ConfigError
-from proxy.loghub import PROXY_SOURCE, LogHub
+from swapgate.proxy import __version__
+from swapgate.proxy.config import load_config
+from swapgate.proxy.config.__main__ import run_config_command
+from swapgate.proxy.config.model import Config, RouterKind
+from swapgate.proxy.errors import ConfigError
+from swapgate.proxy.loghub import PROXY_SOURCE, LogHub
 
 if TYPE_CHECKING:  # both imported when serving only: --check stays light
     from granian.server.embed import Server
 
-    from proxy.web.gateway import Gateway
+    from swapgate.proxy.web.gateway import Gateway
 
 log = logging.getLogger("swapgate")
 
@@ -67,7 +67,7 @@ exits at once with 128 + the signal number (130, 143); SIGHUP is logged and igno
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The options of `swapgate` (`swapgate bench` has its own, see bench/__main__.py)."""
+    """The options of `swapgate` (`swapgate bench` has its own, see swapgate.bench)."""
     parser = argparse.ArgumentParser(
         prog="swapgate",
         description="Model-swapping gateway for local LLM servers (reads llama-swap configs). "
@@ -110,9 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     add_scripts_dir_to_path(os.environ)
     if argv[:1] == ["bench"]:
-        from bench.__main__ import main as bench_main
-
-        return bench_main(argv[1:])
+        # The harness is a separate program: the product never imports it.
+        os.execv(sys.executable, [sys.executable, "-m", "swapgate.bench", *argv[1:]])  # noqa: S606
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.config is None and args.config_dir is None:
@@ -145,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     level = _LOG_LEVELS.get(args.log_level or loaded.config.log_level, logging.INFO)
     if args.no_access_log:
-        from proxy.web.access import disable as disable_access_log
+        from swapgate.proxy.web.access import disable as disable_access_log
 
         disable_access_log()
     return uvloop.run(serve(loaded.config, listener, level, shown=format_address(host, port)))
@@ -170,7 +169,7 @@ def placement_problem(config: Config) -> str | None:
     scheduling = config.scheduling
     if scheduling.router is not RouterKind.FIT or scheduling.fit.budget_mib is not None:
         return None
-    from proxy.gpu import GpuProbe
+    from swapgate.proxy.gpu import GpuProbe
 
     probe = GpuProbe()
     try:
@@ -384,7 +383,7 @@ class _Stopper:
 
 async def serve(config: Config, listener: socket.socket, level: int, *, shown: str) -> int:
     """Serve on `listener` until SIGINT/SIGTERM (see _Stopper); returns the exit status."""
-    from proxy.web.app import build_app
+    from swapgate.proxy.web.app import build_app
 
     hub = LogHub()
     _setup_logging(hub, level)

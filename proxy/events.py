@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from proxy.lifecycle.state import BackendState
+from swapgate.proxy.lifecycle.state import BackendState
 
 log = logging.getLogger("swapgate.events")
 

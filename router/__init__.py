@@ -4,11 +4,11 @@ Build rule specs (`Rule`, `Match`, `Arm`, ...), compile them once with `compile_
 call `Router.match(RequestFacts(...))` per request.
 """
 
-from router.compile import compile_rules
-from router.errors import RuleError, RuleIssue, key_path
-from router.facts import RequestFacts
-from router.match import Decision, Router
-from router.rules import (
+from swapgate.router.compile import compile_rules
+from swapgate.router.errors import RuleError, RuleIssue, key_path
+from swapgate.router.facts import RequestFacts
+from swapgate.router.match import Decision, Router
+from swapgate.router.rules import (
     Arm,
     ExactText,
     Match,
@@ -19,7 +19,7 @@ from router.rules import (
     StickySource,
     TextMatcher,
 )
-from router.weighted import Picker, sticky_point
+from swapgate.router.weighted import Picker, sticky_point
 
 __all__ = [
     "Arm",

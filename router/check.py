@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from router.errors import RuleIssue, key_path
-from router.rules import ExactText, Match, PrefixText, RegexText, Rule, TextMatcher
+from swapgate.router.errors import RuleIssue, key_path
+from swapgate.router.rules import ExactText, Match, PrefixText, RegexText, Rule, TextMatcher
 
 # Long model lists make a message unreadable; the rest is summarised as a count.
 _MAX_LISTED_MODELS = 20

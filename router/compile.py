@@ -11,11 +11,11 @@ import random as _random
 import re
 from collections.abc import Callable, Mapping, Sequence
 
-from router.check import check_rules, display_names
-from router.errors import RuleError
-from router.index import ModelIndex
-from router.match import CompiledRule, Decision, Router, Split, TextTest
-from router.rules import (
+from swapgate.router.check import check_rules, display_names
+from swapgate.router.errors import RuleError
+from swapgate.router.index import ModelIndex
+from swapgate.router.match import CompiledRule, Decision, Router, Split, TextTest
+from swapgate.router.rules import (
     ExactText,
     PrefixText,
     RegexText,
@@ -24,7 +24,7 @@ from router.rules import (
     StickySource,
     TextMatcher,
 )
-from router.weighted import Picker
+from swapgate.router.weighted import Picker
 
 
 def compile_rules(

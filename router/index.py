@@ -11,8 +11,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from heapq import merge
 
-from router.facts import RequestFacts
-from router.match import CompiledRule, Decision, Step
+from swapgate.router.facts import RequestFacts
+from swapgate.router.match import CompiledRule, Decision, Step
 
 # Distinct model names remembered with their steps. Clients use a handful of names; the
 # bound only stops a stream of made-up names from growing memory without limit.

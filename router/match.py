@@ -12,10 +12,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from router.errors import RuleIssue
-from router.facts import RequestFacts
-from router.rules import Sticky, StickySource
-from router.weighted import Picker
+from swapgate.router.errors import RuleIssue
+from swapgate.router.facts import RequestFacts
+from swapgate.router.rules import Sticky, StickySource
+from swapgate.router.weighted import Picker
 
 # Truthy when a value satisfies a condition: str.__eq__, Pattern.fullmatch, a prefix test.
 TextTest = Callable[[str], object]

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from proxy.cli import parse_listen
 
+from swapgate.proxy.cli import parse_listen
 from tests.support.gateway import SWAPGATE
 
 
@@ -195,7 +195,7 @@ def test_scripts_dir_is_appended_to_path_once() -> None:
     """swapgate's own scripts folder goes last on PATH (the user's programs win), only once."""
     import sysconfig
 
-    from proxy.cli import add_scripts_dir_to_path
+    from swapgate.proxy.cli import add_scripts_dir_to_path
 
     environ = {"PATH": "/usr/bin:/bin"}
     add_scripts_dir_to_path(environ)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.config import load_config
+from swapgate.proxy.config import load_config
 from tests.support.gateway import start_swapgate
 from tests.support.procs import REPO_ROOT
 

@@ -12,17 +12,41 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("proxy", "router", "bench", "loadtests")
 
 
+def _top(dotted: str) -> str:
+    """The package a module belongs to: `swapgate.proxy.web` is proxy, `aiohttp.web` aiohttp."""
+    parts = dotted.split(".")
+    return parts[1] if parts[0] == "swapgate" and len(parts) > 1 else parts[0]
+
+
 def _imports(path: Path) -> set[str]:
-    """Top-level names of every module `path` imports, anywhere in it (relative ones resolved)."""
+    """Packages of every module `path` imports, anywhere in it (relative ones resolved)."""
     package = path.relative_to(ROOT).parent.parts
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
-            found.update(alias.name.partition(".")[0] for alias in node.names)
+            found.update(_top(alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level:
+            found.add(
+                (*package[: len(package) - node.level + 1], *(node.module or "").split("."))[0]
+            )
         elif isinstance(node, ast.ImportFrom):
-            base = package[: len(package) - node.level + 1] if node.level else ()
-            found.add((*base, *(node.module or "").split("."))[0])
+            module = node.module or ""
+            found.update(
+                _top(f"{module}.{alias.name}") if module == "swapgate" else _top(module)
+                for alias in node.names
+            )
     return found
+
+
+def _bare_imports(path: Path) -> list[str]:
+    """Absolute imports of our folders by their folder name (`import proxy`), not `swapgate.*`."""
+    bare = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+        if isinstance(node, ast.ImportFrom) and not node.level:
+            names = [node.module or ""]
+        bare += [n for n in names if n.partition(".")[0] in PACKAGES]
+    return bare
 
 
 IMPORTS = {
@@ -38,6 +62,7 @@ CONFINED = [
 ]
 FORBIDDEN = [
     ("proxy", ("router/", "bench/")),
+    ("bench", ("proxy/", "router/")),  # the product never imports the harness
     ("blacksheep", ("proxy/lifecycle/", "proxy/config/")),
     ("granian", ("proxy/lifecycle/", "proxy/config/")),
     ("aiohttp", ("proxy/config/", "router/")),
@@ -48,6 +73,21 @@ def test_walk_found_the_packages() -> None:
     """The walk sees every package, so an empty result cannot pass the rules vacuously."""
     assert {path.partition("/")[0] for path in IMPORTS} >= {"proxy", "router", "bench"}
     assert "yaml" in IMPORTS["proxy/config/load.py"]
+
+
+def test_our_code_is_imported_as_swapgate() -> None:
+    """Installed, the folders are `swapgate.proxy` etc.: a bare `import proxy` would find
+    another distribution's module (proxy.py installs `proxy`) or nothing."""
+    files = [p for pkg in (*PACKAGES, "tests") for p in (ROOT / pkg).rglob("*.py")]
+    assert {p.relative_to(ROOT).as_posix(): b for p in files if (b := _bare_imports(p))} == {}
+
+
+def test_installed_names_cannot_collide() -> None:
+    """The only top-level import name the distribution installs is `swapgate`."""
+    packages = [p.name for p in (ROOT / ".pkg").iterdir() if not p.name.endswith(".egg-info")]
+    assert packages == ["swapgate"]
+    links = {p.name: p.resolve() for p in (ROOT / ".pkg" / "swapgate").iterdir() if p.is_symlink()}
+    assert links == {pkg: ROOT / pkg for pkg in PACKAGES}
 
 
 def test_router_imports_only_stdlib_and_itself() -> None:

@@ -1,7 +1,7 @@
-"""Entry point for ``python -m bench.fake_upstream``."""
+"""Entry point for ``python -m swapgate.bench.fake_upstream``."""
 
 import sys
 
-from bench.fake_upstream.server import main
+from swapgate.bench.fake_upstream.server import main
 
 sys.exit(main())

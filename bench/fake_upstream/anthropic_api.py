@@ -10,14 +10,14 @@ from __future__ import annotations
 import orjson
 from aiohttp import web
 
-from bench.fake_upstream.context import (
+from swapgate.bench.fake_upstream.context import (
     Context,
     json_response,
     prompt_tokens,
     read_json_object,
     request_model,
 )
-from bench.fake_upstream.pacing import stream_tokens, wait_for_completion
+from swapgate.bench.fake_upstream.pacing import stream_tokens, wait_for_completion
 
 
 def _event(name: str, data: object) -> bytes:

@@ -11,7 +11,7 @@ from http import HTTPStatus
 import orjson
 from aiohttp import web
 
-from bench.fake_upstream.options import Options
+from swapgate.bench.fake_upstream.options import Options
 
 JSON_TYPE = "application/json"
 MAX_TOKEN_KEYS = ("max_tokens", "max_completion_tokens", "n_predict")

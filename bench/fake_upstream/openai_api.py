@@ -15,14 +15,14 @@ import time
 import orjson
 from aiohttp import web
 
-from bench.fake_upstream.context import (
+from swapgate.bench.fake_upstream.context import (
     Context,
     json_response,
     prompt_tokens,
     read_json_object,
     request_model,
 )
-from bench.fake_upstream.pacing import stream_tokens, wait_for_completion
+from swapgate.bench.fake_upstream.pacing import stream_tokens, wait_for_completion
 
 DONE = b"data: [DONE]\n\n"
 EMBEDDING_DIM = 8

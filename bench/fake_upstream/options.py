@@ -44,7 +44,7 @@ def _non_negative_int(text: str) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
-        prog="python -m bench.fake_upstream",
+        prog="python -m swapgate.bench.fake_upstream",
         description="Fake OpenAI/Anthropic-compatible inference server for tests and benchmarks.",
     )
     ap.add_argument("--port", type=_non_negative_int, default=0, help="0 picks a free port")

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from aiohttp import web
 from aiohttp.http_writer import StreamWriter
 
-from bench.fake_upstream.context import Context
+from swapgate.bench.fake_upstream.context import Context
 
 SSE_HEADERS = {
     "Content-Type": "text/event-stream",

@@ -17,10 +17,10 @@ import orjson
 import uvloop
 from aiohttp import web
 
-from bench.fake_upstream.anthropic_api import AnthropicHandlers
-from bench.fake_upstream.context import JSON_TYPE, Context, json_response
-from bench.fake_upstream.openai_api import OpenAIHandlers
-from bench.fake_upstream.options import Options, parse_args
+from swapgate.bench.fake_upstream.anthropic_api import AnthropicHandlers
+from swapgate.bench.fake_upstream.context import JSON_TYPE, Context, json_response
+from swapgate.bench.fake_upstream.openai_api import OpenAIHandlers
+from swapgate.bench.fake_upstream.options import Options, parse_args
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -23,13 +23,13 @@ template. ``--vocab-from FILE.gguf`` copies another GGUF's ``tokenizer.*`` keys 
 
 Usage::
 
-    python -m bench.tiny_gguf tiny.gguf [--layers 2] [--hidden 64] [--heads 4]
+    python -m swapgate.bench.tiny_gguf tiny.gguf [--layers 2] [--hidden 64] [--heads 4]
         [--kv-heads 4] [--ff 128] [--ctx 4096] [--seed 0] [--name tiny]
         [--say WORD] [--f16] [--vocab-from vocab.gguf]
 
 This package imports nothing outside the standard library.
 """
 
-from bench.tiny_gguf.model import main
+from swapgate.bench.tiny_gguf.model import main
 
 __all__ = ["main"]

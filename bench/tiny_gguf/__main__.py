@@ -1,7 +1,7 @@
-"""Entry point for ``python -m bench.tiny_gguf``."""
+"""Entry point for ``python -m swapgate.bench.tiny_gguf``."""
 
 import sys
 
-from bench.tiny_gguf.model import main
+from swapgate.bench.tiny_gguf.model import main
 
 sys.exit(main())

@@ -10,7 +10,7 @@ from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from bench.tiny_gguf.gguf import (
+from swapgate.bench.tiny_gguf.gguf import (
     GGML_F16,
     GGML_F32,
     T_FLOAT32,
@@ -21,7 +21,7 @@ from bench.tiny_gguf.gguf import (
     fail,
     write_gguf,
 )
-from bench.tiny_gguf.vocab import Vocab, builtin_vocab, foreign_vocab
+from swapgate.bench.tiny_gguf.vocab import Vocab, builtin_vocab, foreign_vocab
 
 BIAS = 40.0  # logit bias magnitude for the --say token and for suppressed tokens
 DESCRIPTION = "Write a tiny, valid, random-weight llama-architecture GGUF model."
@@ -175,7 +175,7 @@ def model_kvs(shape: Shape, a: argparse.Namespace, voc: Vocab) -> list[KeyValue]
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m bench.tiny_gguf", description=DESCRIPTION)
+    ap = argparse.ArgumentParser(prog="python -m swapgate.bench.tiny_gguf", description=DESCRIPTION)
     ap.add_argument("out", help="output .gguf path")
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--hidden", type=int, default=64)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bench.tiny_gguf.gguf import (
+from swapgate.bench.tiny_gguf.gguf import (
     T_ARRAY,
     T_BOOL,
     T_FLOAT32,

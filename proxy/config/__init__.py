@@ -12,12 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from proxy.config.build import build_config
-from proxy.config.issues import Collector, LineMap
-from proxy.config.model import Config
-from proxy.config.printer import effective_json, mask_secret
-from proxy.config.sources import load_sources
-from proxy.errors import ConfigError, Issue
+from swapgate.proxy.config.build import build_config
+from swapgate.proxy.config.issues import Collector, LineMap
+from swapgate.proxy.config.model import Config
+from swapgate.proxy.config.printer import effective_json, mask_secret
+from swapgate.proxy.config.sources import load_sources
+from swapgate.proxy.errors import ConfigError, Issue
 
 __all__ = [
     "CheckResult",

@@ -1,4 +1,4 @@
-"""`python -m proxy.config --config F [--config-dir D] (--print-config | --check) [--strict]
+"""`python -m swapgate.proxy.config --config F [--config-dir D] (--print-config | --check) [--strict]
 [--show-secrets]`.
 
 `run_config_command(argv)` is the whole command, so the `swapgate` CLI can reuse it:
@@ -24,9 +24,9 @@ import shutil
 import sys
 from collections.abc import Callable, Sequence
 
-from proxy.config import CheckResult, Config, check_config, effective_json
-from proxy.config.issues import Collector, LineMap, group_model_warnings, in_line_order
-from proxy.errors import Issue
+from swapgate.proxy.config import CheckResult, Config, check_config, effective_json
+from swapgate.proxy.config.issues import Collector, LineMap, group_model_warnings, in_line_order
+from swapgate.proxy.errors import Issue
 
 # Commands run through one of these are not checked: the program is inside them.
 WRAPPERS = frozenset(

@@ -13,18 +13,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from proxy.config import sections, selection
-from proxy.config.hints import FOREIGN_TOP, closest_key
-from proxy.config.issues import Collector, Path, fmt_path, parse_path
-from proxy.config.load import go_str
-from proxy.config.macros import expand, leftover_macros, parse_macros, resolve_chain
-from proxy.config.model import DEFAULT_MAX_REQUEST_BYTES, Config, JSONValue, ModelSpec
-from proxy.config.models import KNOWN_KEYS as MODEL_KEYS
-from proxy.config.models import ModelDefaults, build_models
-from proxy.config.routes import parse_routes
-from proxy.config.scheduling import read_scheduling
-from proxy.config.selection import matrix_sets
-from proxy.config.validate import (
+from swapgate.proxy.config import sections, selection
+from swapgate.proxy.config.hints import FOREIGN_TOP, closest_key
+from swapgate.proxy.config.issues import Collector, Path, fmt_path, parse_path
+from swapgate.proxy.config.load import go_str
+from swapgate.proxy.config.macros import expand, leftover_macros, parse_macros, resolve_chain
+from swapgate.proxy.config.model import DEFAULT_MAX_REQUEST_BYTES, Config, JSONValue, ModelSpec
+from swapgate.proxy.config.models import KNOWN_KEYS as MODEL_KEYS
+from swapgate.proxy.config.models import ModelDefaults, build_models
+from swapgate.proxy.config.routes import parse_routes
+from swapgate.proxy.config.scheduling import read_scheduling
+from swapgate.proxy.config.selection import matrix_sets
+from swapgate.proxy.config.validate import (
     LogLevel,
     LogToStdout,
     read_bool,
@@ -34,7 +34,7 @@ from proxy.config.validate import (
     to_json,
     warn_unknown,
 )
-from router import Rule
+from swapgate.router import Rule
 
 MIN_HEALTH_CHECK_TIMEOUT_S = 15
 CORE_KEYS = (

@@ -9,9 +9,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from proxy.config.issues import Collector, Path
-from proxy.config.model import JSONValue
-from proxy.config.validate import read_bool, read_int, read_map, read_str, read_str_list, to_json
+from swapgate.proxy.config.issues import Collector, Path
+from swapgate.proxy.config.model import JSONValue
+from swapgate.proxy.config.validate import (
+    read_bool,
+    read_int,
+    read_map,
+    read_str,
+    read_str_list,
+    to_json,
+)
 
 MODALITIES = ("text", "audio", "image")
 MODEL_TIMEOUTS = {

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from proxy.errors import Issue
+from swapgate.proxy.errors import Issue
 
 PathPart = str | int
 Path = tuple[PathPart, ...]

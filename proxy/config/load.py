@@ -15,8 +15,8 @@ from pathlib import Path as FsPath
 
 import yaml
 
-from proxy.config.issues import Collector, Path
-from proxy.errors import Issue
+from swapgate.proxy.config.issues import Collector, Path
+from swapgate.proxy.errors import Issue
 
 _ENV_MACRO = re.compile(r"\$\{env\.([A-Za-z_][A-Za-z0-9_]*)\}")
 # An unset ${env.NAME} is replaced by this marker before parsing, so the walk can read it as

@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from proxy.config.issues import Collector, Path
-from proxy.config.load import go_str
+from swapgate.proxy.config.issues import Collector, Path
+from swapgate.proxy.config.load import go_str
 
 MacroValue = str | int | float | bool
 MacroList = list[tuple[str, MacroValue]]

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from proxy.config.issues import Collector, Path, describe, fmt_path
-from proxy.config.validate import read_int, read_map, read_str, warn_unknown
+from swapgate.proxy.config.issues import Collector, Path, describe, fmt_path
+from swapgate.proxy.config.validate import read_int, read_map, read_str, warn_unknown
 
 KEYS = ("vars", "evict_costs", "sets")
 DEFAULT_COST = 1

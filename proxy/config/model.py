@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from router import Rule
+from swapgate.router import Rule
 
 if TYPE_CHECKING:
-    from proxy.config.matrix import MatrixProgram
+    from swapgate.proxy.config.matrix import MatrixProgram
 
 DEFAULT_START_PORT = 5800
 DEFAULT_HEALTH_CHECK_TIMEOUT_S = 120.0

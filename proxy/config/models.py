@@ -14,16 +14,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from proxy.config.extras import (
+from swapgate.proxy.config.extras import (
     params_by_id,
     read_model_extras,
     set_params,
     strip_params,
     warn_not_acted_on,
 )
-from proxy.config.hints import FOREIGN_MODEL, closest_key
-from proxy.config.issues import Collector, Path
-from proxy.config.macros import (
+from swapgate.proxy.config.hints import FOREIGN_MODEL, closest_key
+from swapgate.proxy.config.issues import Collector, Path
+from swapgate.proxy.config.macros import (
     MacroList,
     expand,
     expand_str,
@@ -32,9 +32,9 @@ from proxy.config.macros import (
     scope_for,
     strip_comment_lines,
 )
-from proxy.config.model import DEFAULT_MAX_CONNECTIONS, PORT_MACRO, JSONValue, ModelSpec
-from proxy.config.parallelism import warn_parallelism
-from proxy.config.validate import (
+from swapgate.proxy.config.model import DEFAULT_MAX_CONNECTIONS, PORT_MACRO, JSONValue, ModelSpec
+from swapgate.proxy.config.parallelism import warn_parallelism
+from swapgate.proxy.config.validate import (
     read_bool,
     read_int,
     read_map,

@@ -11,8 +11,8 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 
-from proxy.config.issues import Collector, Path
-from proxy.config.model import ModelSpec
+from swapgate.proxy.config.issues import Collector, Path
+from swapgate.proxy.config.model import ModelSpec
 
 _THREADS_HTTP = ("--threads-http",)
 _PARALLEL = ("-np", "--parallel")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from proxy.config.model import Config, JSONValue, ModelSpec
+from swapgate.proxy.config.model import Config, JSONValue, ModelSpec
 
 SHORT_SECRET = 8  # keys this long or shorter are shown as *** only
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from proxy.config.hints import closest_key
-from proxy.config.issues import describe
-from proxy.errors import Issue
-from router import (
+from swapgate.proxy.config.hints import closest_key
+from swapgate.proxy.config.issues import describe
+from swapgate.proxy.errors import Issue
+from swapgate.router import (
     Arm,
     ExactText,
     Match,

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from proxy.config.issues import Collector, Path
-from proxy.config.matrix import read_matrix
-from proxy.config.model import (
+from swapgate.proxy.config.issues import Collector, Path
+from swapgate.proxy.config.matrix import read_matrix
+from swapgate.proxy.config.model import (
     DEFAULT_MAX_WAIT_S,
     DEFAULT_QUEUE_TIMEOUT_S,
     FitConfig,
     RouterKind,
     Scheduling,
 )
-from proxy.config.validate import read_int, read_map, read_str_list, warn_unknown
+from swapgate.proxy.config.validate import read_int, read_map, read_str_list, warn_unknown
 
 FIT_PATH: Path = ("routing", "router", "settings", "fit")
 FIFO_PATH: Path = ("routing", "scheduler", "settings", "fifo")

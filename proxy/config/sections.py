@@ -11,10 +11,10 @@ import re
 from collections.abc import Mapping
 from pathlib import Path as FsPath
 
-from proxy.config.extras import PEER_TIMEOUTS, read_filters, read_timeouts
-from proxy.config.issues import Collector, Path
-from proxy.config.model import JSONValue, ModelSpec
-from proxy.config.validate import read_bool, read_map, read_str, read_str_list, to_json
+from swapgate.proxy.config.extras import PEER_TIMEOUTS, read_filters, read_timeouts
+from swapgate.proxy.config.issues import Collector, Path
+from swapgate.proxy.config.model import JSONValue, ModelSpec
+from swapgate.proxy.config.validate import read_bool, read_map, read_str, read_str_list, to_json
 
 DEFAULT_GROUP = "(default)"
 DEFAULT_SESSION_HEADERS = ["X-Session-ID", "X-Litellm-Session-Id"]

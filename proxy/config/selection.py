@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from proxy.config.issues import Collector, Path
-from proxy.config.model import JSONValue
-from proxy.config.validate import json_map, read_int, read_map, read_str, read_str_list
+from swapgate.proxy.config.issues import Collector, Path
+from swapgate.proxy.config.model import JSONValue
+from swapgate.proxy.config.validate import json_map, read_int, read_map, read_str, read_str_list
 
 ROUTERS = ("group", "matrix", "fit")  # fit: swapgate's memory-aware placement
 STRATEGIES = ("warm", "spillover", "pin")

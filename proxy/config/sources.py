@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path as FsPath
 
-from proxy.config.issues import Collector, Path
-from proxy.config.load import Document, read_document
-from proxy.errors import Issue
+from swapgate.proxy.config.issues import Collector, Path
+from swapgate.proxy.config.load import Document, read_document
+from swapgate.proxy.errors import Issue
 
 # Sections whose keys are ids: the same id in two files is an error, not a merge.
 _ID_SECTIONS = frozenset({"models", "groups", "peers", "selectors", "profiles"})

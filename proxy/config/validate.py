@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 
-from proxy.config.hints import unknown_key_message
-from proxy.config.issues import Collector, Path, describe
-from proxy.config.load import go_str
-from proxy.config.model import JSONValue
+from swapgate.proxy.config.hints import unknown_key_message
+from swapgate.proxy.config.issues import Collector, Path, describe
+from swapgate.proxy.config.load import go_str
+from swapgate.proxy.config.model import JSONValue
 
 
 class LogLevel(StrEnum):

@@ -18,15 +18,15 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from proxy.config.model import ModelSpec
-from proxy.errors import BackendStartFailed, ConcurrencyLimited, Unavailable
-from proxy.events import Cause, StateChanged
-from proxy.lifecycle.backoff import Backoff, StartFailure
-from proxy.lifecycle.child import ChildProcess, split_command
-from proxy.lifecycle.health import HealthTimeout, probe_reachable, wait_healthy
-from proxy.lifecycle.lease import Lease
-from proxy.lifecycle.readiness import ListenerGuard
-from proxy.lifecycle.state import BackendState, check_transition
+from swapgate.proxy.config.model import ModelSpec
+from swapgate.proxy.errors import BackendStartFailed, ConcurrencyLimited, Unavailable
+from swapgate.proxy.events import Cause, StateChanged
+from swapgate.proxy.lifecycle.backoff import Backoff, StartFailure
+from swapgate.proxy.lifecycle.child import ChildProcess, split_command
+from swapgate.proxy.lifecycle.health import HealthTimeout, probe_reachable, wait_healthy
+from swapgate.proxy.lifecycle.lease import Lease
+from swapgate.proxy.lifecycle.readiness import ListenerGuard
+from swapgate.proxy.lifecycle.state import BackendState, check_transition
 
 log = logging.getLogger("swapgate.backend")
 

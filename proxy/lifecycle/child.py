@@ -17,7 +17,7 @@ import signal
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 
-from proxy.lifecycle.procfs import group_members
+from swapgate.proxy.lifecycle.procfs import group_members
 
 log = logging.getLogger("swapgate.child")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from proxy.lifecycle.procfs import group_members
+from swapgate.proxy.lifecycle.procfs import group_members
 
 _TCP_TABLES = (Path("/proc/net/tcp"), Path("/proc/net/tcp6"))
 _LISTEN = "0A"  # the `st` column of /proc/net/tcp: TCP_LISTEN

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from proxy.config.matrix import And, Expr, Leaf, MatrixProgram, MatrixSet, Or
+from swapgate.proxy.config.matrix import And, Expr, Leaf, MatrixProgram, MatrixSet, Or
 
 # Which models one alternative is made of, as a tree of the choices (flattened only for the
 # winner, so that combining two alternatives costs O(1)).

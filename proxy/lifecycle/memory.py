@@ -14,9 +14,9 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from proxy.config.model import FitConfig, ModelSpec
-from proxy.lifecycle.child import split_command
-from proxy.lifecycle.vram import estimate_from_argv, process_group_pids
+from swapgate.proxy.config.model import FitConfig, ModelSpec
+from swapgate.proxy.lifecycle.child import split_command
+from swapgate.proxy.lifecycle.vram import estimate_from_argv, process_group_pids
 
 log = logging.getLogger("swapgate.memory")
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from proxy.lifecycle.eviction import Groups, evictions_for
+from swapgate.proxy.lifecycle.eviction import Groups, evictions_for
 
 
 @dataclass(frozen=True, slots=True)

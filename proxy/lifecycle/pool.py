@@ -14,15 +14,15 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from proxy.config.model import Config, RouterKind
-from proxy.errors import ModelNotFound, ShuttingDown
-from proxy.events import Cause, Event, EventBus, MemoryFigure, StateChanged
-from proxy.lifecycle.backend import Backend, BackendEnv
-from proxy.lifecycle.eviction import groups_from_config
-from proxy.lifecycle.lease import Lease
-from proxy.lifecycle.matrix import MatrixPolicy
-from proxy.lifecycle.memory import GpuMemory, MemoryBook
-from proxy.lifecycle.policies import (
+from swapgate.proxy.config.model import Config, RouterKind
+from swapgate.proxy.errors import ModelNotFound, ShuttingDown
+from swapgate.proxy.events import Cause, Event, EventBus, MemoryFigure, StateChanged
+from swapgate.proxy.lifecycle.backend import Backend, BackendEnv
+from swapgate.proxy.lifecycle.eviction import groups_from_config
+from swapgate.proxy.lifecycle.lease import Lease
+from swapgate.proxy.lifecycle.matrix import MatrixPolicy
+from swapgate.proxy.lifecycle.memory import GpuMemory, MemoryBook
+from swapgate.proxy.lifecycle.policies import (
     FitPolicy,
     FitSettings,
     GroupSwapPolicy,
@@ -30,10 +30,10 @@ from proxy.lifecycle.policies import (
     Policy,
     SparingExternal,
 )
-from proxy.lifecycle.ports import PortBook
-from proxy.lifecycle.scheduler import QueueEntry, Scheduler, SchedulerSettings, Waiter
-from proxy.lifecycle.state import BackendState
-from proxy.lifecycle.swaps import SwapRunner
+from swapgate.proxy.lifecycle.ports import PortBook
+from swapgate.proxy.lifecycle.scheduler import QueueEntry, Scheduler, SchedulerSettings, Waiter
+from swapgate.proxy.lifecycle.state import BackendState
+from swapgate.proxy.lifecycle.swaps import SwapRunner
 
 log = logging.getLogger("swapgate.pool")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from proxy.lifecycle.listener import listener_inodes, listener_owned_by_group
+from swapgate.proxy.lifecycle.listener import listener_inodes, listener_owned_by_group
 
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
 

@@ -25,9 +25,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from proxy.events import Cause
-from proxy.lifecycle.policies import Plan, Policy, RunningModel
-from proxy.lifecycle.state import BackendState
+from swapgate.proxy.events import Cause
+from swapgate.proxy.lifecycle.policies import Plan, Policy, RunningModel
+from swapgate.proxy.lifecycle.state import BackendState
 
 _S = BackendState
 QUEUE_RETRY_AFTER_S = 5.0

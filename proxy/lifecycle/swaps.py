@@ -13,8 +13,8 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 
-from proxy.config.model import Config
-from proxy.errors import (
+from swapgate.proxy.config.model import Config
+from swapgate.proxy.errors import (
     BackendFailed,
     BackendStartFailed,
     ConcurrencyLimited,
@@ -23,11 +23,11 @@ from proxy.errors import (
     ShuttingDown,
     SwapgateError,
 )
-from proxy.events import Cause, EventBus, QueueChanged, SwapFinished, SwapStarted
-from proxy.lifecycle.backend import Backend
-from proxy.lifecycle.lease import Lease
-from proxy.lifecycle.scheduler import Refusal, RefusalKind, Scheduler, Waiter
-from proxy.lifecycle.state import BackendState
+from swapgate.proxy.events import Cause, EventBus, QueueChanged, SwapFinished, SwapStarted
+from swapgate.proxy.lifecycle.backend import Backend
+from swapgate.proxy.lifecycle.lease import Lease
+from swapgate.proxy.lifecycle.scheduler import Refusal, RefusalKind, Scheduler, Waiter
+from swapgate.proxy.lifecycle.state import BackendState
 
 log = logging.getLogger("swapgate.pool")
 

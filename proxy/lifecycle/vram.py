@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import BinaryIO, Final
 
-from proxy.lifecycle.procfs import group_members
+from swapgate.proxy.lifecycle.procfs import group_members
 
 _MIB: Final = 1024 * 1024
 

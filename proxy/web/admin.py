@@ -8,13 +8,13 @@ from http import HTTPStatus
 
 from blacksheep import Request, Response, StreamedContent
 
-from proxy.config.model import ModelSpec
-from proxy.loghub import PROXY_SOURCE
-from proxy.web.control import model_records
-from proxy.web.disconnect import DisconnectWatch
-from proxy.web.envelope import json_response, text_response
-from proxy.web.gateway import Gateway
-from proxy.web.inference import resolve, unknown_model
+from swapgate.proxy.config.model import ModelSpec
+from swapgate.proxy.loghub import PROXY_SOURCE
+from swapgate.proxy.web.control import model_records
+from swapgate.proxy.web.disconnect import DisconnectWatch
+from swapgate.proxy.web.envelope import json_response, text_response
+from swapgate.proxy.web.gateway import Gateway
+from swapgate.proxy.web.inference import resolve, unknown_model
 
 UPSTREAM_SOURCE = "upstream"  # llama-swap's name for "every model's output"
 

@@ -8,15 +8,15 @@ from functools import partial
 
 from blacksheep import Application, Request, Response
 
-from proxy.config.model import Config
-from proxy.errors import EndpointNotFound
-from proxy.loghub import LogHub
-from proxy.web import admin, control
-from proxy.web.access import AccessLog
-from proxy.web.cors import cors_preflight
-from proxy.web.envelope import error_response, is_anthropic_path
-from proxy.web.gateway import Gateway
-from proxy.web.inference import INFERENCE_PATHS, handle_inference, handle_upstream
+from swapgate.proxy.config.model import Config
+from swapgate.proxy.errors import EndpointNotFound
+from swapgate.proxy.loghub import LogHub
+from swapgate.proxy.web import admin, control
+from swapgate.proxy.web.access import AccessLog
+from swapgate.proxy.web.cors import cors_preflight
+from swapgate.proxy.web.envelope import error_response, is_anthropic_path
+from swapgate.proxy.web.gateway import Gateway
+from swapgate.proxy.web.inference import INFERENCE_PATHS, handle_inference, handle_upstream
 
 GatewayHandler = Callable[[Gateway, Request], Awaitable[Response]]
 _ANY_METHOD = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")

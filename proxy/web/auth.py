@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from blacksheep import Request
 
-from proxy.errors import Unauthorized
+from swapgate.proxy.errors import Unauthorized
 
 
 class ApiKeys:

@@ -12,15 +12,15 @@ from http import HTTPStatus
 import orjson
 from blacksheep import Request, Response, StreamedContent
 
-from proxy.errors import SwapgateError
-from proxy.events import Event
-from proxy.lifecycle.backend import Backend
-from proxy.lifecycle.scheduler import QueueEntry
-from proxy.lifecycle.state import BackendState
-from proxy.web.disconnect import DisconnectWatch
-from proxy.web.envelope import json_response
-from proxy.web.gateway import Gateway
-from proxy.web.inference import resolve
+from swapgate.proxy.errors import SwapgateError
+from swapgate.proxy.events import Event
+from swapgate.proxy.lifecycle.backend import Backend
+from swapgate.proxy.lifecycle.scheduler import QueueEntry
+from swapgate.proxy.lifecycle.state import BackendState
+from swapgate.proxy.web.disconnect import DisconnectWatch
+from swapgate.proxy.web.envelope import json_response
+from swapgate.proxy.web.gateway import Gateway
+from swapgate.proxy.web.inference import resolve
 
 log = logging.getLogger("swapgate.web")
 

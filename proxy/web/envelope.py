@@ -12,7 +12,7 @@ from http import HTTPStatus
 import orjson
 from blacksheep import Content, Response
 
-from proxy.errors import SwapgateError, Unauthorized
+from swapgate.proxy.errors import SwapgateError, Unauthorized
 
 _JSON = b"application/json"
 ANTHROPIC_PATH = "/v1/messages"

@@ -13,8 +13,8 @@ from typing import cast
 import orjson
 from blacksheep import Request
 
-from proxy.errors import BadRequest, BodyTooLarge
-from proxy.web.disconnect import Receive
+from swapgate.proxy.errors import BadRequest, BodyTooLarge
+from swapgate.proxy.web.disconnect import Receive
 
 _MULTIPART_BOUNDARY = re.compile(rb'boundary="?([^";]+)"?', re.IGNORECASE)
 # The `model` part's headers, up to the blank line that starts its value. `[^\r\n]+` stops at

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import orjson
 
-from proxy.config.model import ModelSpec
-from proxy.web.extract import InferenceBody, with_model
+from swapgate.proxy.config.model import ModelSpec
+from swapgate.proxy.web.extract import InferenceBody, with_model
 
 JSONObject = dict[str, object]
 

@@ -15,13 +15,13 @@ from http import HTTPStatus
 
 from blacksheep import Content, Request, Response, StreamedContent
 
-from proxy.config.model import ModelSpec
-from proxy.errors import SwapgateError, UpstreamError
-from proxy.lifecycle.lease import Lease
-from proxy.web.disconnect import DisconnectWatch
-from proxy.web.envelope import error_event, is_anthropic_path
-from proxy.web.tap import RouteTap
-from proxy.web.upstream import UpstreamClients, UpstreamResponse, iter_body, read_body
+from swapgate.proxy.config.model import ModelSpec
+from swapgate.proxy.errors import SwapgateError, UpstreamError
+from swapgate.proxy.lifecycle.lease import Lease
+from swapgate.proxy.web.disconnect import DisconnectWatch
+from swapgate.proxy.web.envelope import error_event, is_anthropic_path
+from swapgate.proxy.web.tap import RouteTap
+from swapgate.proxy.web.upstream import UpstreamClients, UpstreamResponse, iter_body, read_body
 
 log = logging.getLogger("swapgate.forward")
 

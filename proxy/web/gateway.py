@@ -9,16 +9,16 @@ from collections.abc import Awaitable, Callable, Coroutine
 
 from blacksheep import Request, Response
 
-from proxy.config.model import Config
-from proxy.errors import SwapgateError
-from proxy.gpu import GpuProbe
-from proxy.lifecycle.pool import BackendPool
-from proxy.loghub import LogHub
-from proxy.routestats import RouteStats
-from proxy.web.auth import ApiKeys
-from proxy.web.envelope import error_response, is_anthropic_path
-from proxy.web.upstream import UpstreamClients
-from router import compile_rules
+from swapgate.proxy.config.model import Config
+from swapgate.proxy.errors import SwapgateError
+from swapgate.proxy.gpu import GpuProbe
+from swapgate.proxy.lifecycle.pool import BackendPool
+from swapgate.proxy.loghub import LogHub
+from swapgate.proxy.routestats import RouteStats
+from swapgate.proxy.web.auth import ApiKeys
+from swapgate.proxy.web.envelope import error_response, is_anthropic_path
+from swapgate.proxy.web.upstream import UpstreamClients
+from swapgate.router import compile_rules
 
 log = logging.getLogger("swapgate.web")
 

@@ -8,20 +8,20 @@ from http import HTTPStatus
 
 from blacksheep import Request, Response
 
-from proxy.config.model import ModelSpec
-from proxy.errors import BadRequest, ModelNotFound, SwapgateError, UpstreamError
-from proxy.lifecycle.lease import Lease
-from proxy.lifecycle.pool import Ticket
-from proxy.rewrite import ModelNameRewriter
-from proxy.web.access import note_model
-from proxy.web.disconnect import DisconnectWatch
-from proxy.web.extract import InferenceBody, parse_inference_body, read_body
-from proxy.web.filters import upstream_body
-from proxy.web.forward import CLIENT_CLOSED, forward
-from proxy.web.gateway import Gateway
-from proxy.web.loading import loading_response, wants_loading_state
-from proxy.web.tap import RouteTap
-from router import Decision, RequestFacts
+from swapgate.proxy.config.model import ModelSpec
+from swapgate.proxy.errors import BadRequest, ModelNotFound, SwapgateError, UpstreamError
+from swapgate.proxy.lifecycle.lease import Lease
+from swapgate.proxy.lifecycle.pool import Ticket
+from swapgate.proxy.rewrite import ModelNameRewriter
+from swapgate.proxy.web.access import note_model
+from swapgate.proxy.web.disconnect import DisconnectWatch
+from swapgate.proxy.web.extract import InferenceBody, parse_inference_body, read_body
+from swapgate.proxy.web.filters import upstream_body
+from swapgate.proxy.web.forward import CLIENT_CLOSED, forward
+from swapgate.proxy.web.gateway import Gateway
+from swapgate.proxy.web.loading import loading_response, wants_loading_state
+from swapgate.proxy.web.tap import RouteTap
+from swapgate.router import Decision, RequestFacts
 
 # Every POST endpoint that names its model in the body (JSON `model` or a multipart field).
 INFERENCE_PATHS = (

@@ -16,11 +16,11 @@ from typing import Any
 import orjson
 from blacksheep import Response, StreamedContent
 
-from proxy.errors import SwapgateError
-from proxy.events import Event, EventBus
-from proxy.lifecycle.lease import Lease
-from proxy.lifecycle.pool import Ticket
-from proxy.web.forward import sse_error_event
+from swapgate.proxy.errors import SwapgateError
+from swapgate.proxy.events import Event, EventBus
+from swapgate.proxy.lifecycle.lease import Lease
+from swapgate.proxy.lifecycle.pool import Ticket
+from swapgate.proxy.web.forward import sse_error_event
 
 TICK_S = 1.0
 _EVENT_STREAM = b"text/event-stream"

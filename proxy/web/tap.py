@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 import time
 
-from proxy.rewrite import ModelNameRewriter
-from proxy.routestats import RouteStats
+from swapgate.proxy.rewrite import ModelNameRewriter
+from swapgate.proxy.routestats import RouteStats
 
 _USAGE_TOKENS = re.compile(rb'"(?:completion_tokens|output_tokens)"\s*:\s*(\d+)')
 _SSE_CONTENT = re.compile(rb'"(?:content|text)"\s*:\s*"(?!")')

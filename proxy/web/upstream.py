@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from proxy.config.extras import MODEL_TIMEOUTS
-from proxy.config.model import ModelSpec
-from proxy.errors import UpstreamError, UpstreamTimeout
-from proxy.lifecycle.lease import Lease
+from swapgate.proxy.config.extras import MODEL_TIMEOUTS
+from swapgate.proxy.config.model import ModelSpec
+from swapgate.proxy.errors import UpstreamError, UpstreamTimeout
+from swapgate.proxy.lifecycle.lease import Lease
 
 log = logging.getLogger("swapgate.upstream")
 

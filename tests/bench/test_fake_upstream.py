@@ -13,6 +13,7 @@ import time
 import anthropic
 import openai
 import pytest
+
 from tests.support.procs import (
     SseEvent,
     children_of,

@@ -9,9 +9,17 @@ import sys
 from pathlib import Path
 
 import pytest
-from bench.loadgen import RequestResult, RunResult, Summary
-from bench.saturation import parse_wrk
-from bench.stats import Target, median, median_of_ratios, overhead_pct, percentile, round_order
+
+from swapgate.bench.loadgen import RequestResult, RunResult, Summary
+from swapgate.bench.saturation import parse_wrk
+from swapgate.bench.stats import (
+    Target,
+    median,
+    median_of_ratios,
+    overhead_pct,
+    percentile,
+    round_order,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -99,7 +107,7 @@ def test_short_run_writes_sane_json(tmp_path: Path) -> None:
     """A 2-round run against the spawned fake and swapgate writes every expected figure."""
     out = tmp_path / "out.json"
     # Two-token answers keep 80 sequential requests near 0.15 s each: about 15 s in all.
-    cmd = [sys.executable, "-m", "bench", "--concurrency", "1", "--requests", "20", "--rounds", "2"]
+    cmd = [sys.executable, "-m", "swapgate.bench", "--concurrency", "1", "--requests", "20", "--rounds", "2"]
     cmd += ["--max-tokens", "2"]
     done = subprocess.run(
         [*cmd, "--json", str(out)],

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from bench.memory import rss_mib
+
+from swapgate.bench.memory import rss_mib
 
 
 def test_rss_of_this_process_is_plausible() -> None:

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.support.procs import child_env, free_port, http_json, kill_group, spawn, wait_until
 
-from bench import tiny_gguf
+from swapgate.bench import tiny_gguf
+from tests.support.procs import child_env, free_port, http_json, kill_group, spawn, wait_until
 
 # sha256 of `--say alpha` output with the default shape and seed; any change to the bytes
 # written (weights, metadata order, alignment) shows up here.
@@ -35,10 +35,10 @@ def test_same_arguments_give_byte_identical_files(tmp_path: Path) -> None:
 
 
 def test_cli_writes_the_same_file_as_main(tmp_path: Path) -> None:
-    """`python -m bench.tiny_gguf OUT --say WORD` is the same generator as main()."""
+    """`python -m swapgate.bench.tiny_gguf OUT --say WORD` is the same generator as main()."""
     out = tmp_path / "cli.gguf"
     done = subprocess.run(
-        [sys.executable, "-m", "bench.tiny_gguf", str(out), "--say", "alpha"],
+        [sys.executable, "-m", "swapgate.bench.tiny_gguf", str(out), "--say", "alpha"],
         capture_output=True,
         text=True,
         check=True,

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+
 from tests.support.gateway import SWAPGATE, Swapgate, fake_cmd, start_swapgate
 from tests.support.procs import (
     LOCALHOST,

@@ -8,6 +8,7 @@ import http.client
 import anthropic
 import openai
 import pytest
+
 from tests.support.gateway import fake_cmd, start_swapgate
 from tests.support.procs import LOCALHOST
 

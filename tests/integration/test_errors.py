@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import pytest
+
 from tests.support.gateway import fake_cmd, start_swapgate
 from tests.support.procs import free_port
 

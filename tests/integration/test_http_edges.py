@@ -18,6 +18,7 @@ from typing import Any
 import anthropic
 import openai
 import pytest
+
 from tests.support.gateway import SWAPGATE, Swapgate, fake_cmd, start_swapgate
 from tests.support.procs import LOCALHOST, free_port, iter_sse, kill_group, spawn, wait_until
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 import pytest
+
 from tests.support.gateway import fake_cmd, start_swapgate
 from tests.support.procs import wait_until
 

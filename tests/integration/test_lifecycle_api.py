@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+
 from tests.support.gateway import Swapgate, fake_cmd, start_swapgate
 from tests.support.procs import iter_sse, wait_until
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from tests.support.gateway import start_swapgate
 from tests.support.procs import iter_sse, pids_alive
 
@@ -26,7 +27,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for word in ("alpha", "bravo"):
         paths[word] = folder / f"{word}.gguf"
         subprocess.run(
-            [sys.executable, "-m", "bench.tiny_gguf", str(paths[word]), "--say", word],
+            [sys.executable, "-m", "swapgate.bench.tiny_gguf", str(paths[word]), "--say", word],
             check=True,
             capture_output=True,
         )

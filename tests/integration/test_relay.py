@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 import pytest
+
 from tests.support.gateway import Swapgate, fake_cmd, start_swapgate
 from tests.support.procs import LOCALHOST, free_port, iter_sse, wait_until
 

@@ -7,6 +7,7 @@ import concurrent.futures
 import itertools
 
 import pytest
+
 from tests.support.gateway import fake_cmd, start_swapgate
 from tests.support.procs import iter_sse
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+
 from tests.support.gateway import Swapgate, fake_cmd, start_swapgate
 from tests.support.procs import iter_sse, pids_alive, start_fake_upstream, wait_until
 
@@ -159,7 +160,7 @@ groups:
   fine: {{swap: true, exclusive: false, members: [bravo]}}
 models:
   alpha:
-    cmd: "{sys.executable}\\0 -m bench.fake_upstream --port ${{PORT}}"
+    cmd: "{sys.executable}\\0 -m swapgate.bench.fake_upstream --port ${{PORT}}"
   bravo:
     cmd: {fake_cmd("bravo", say="bravo")}
 """

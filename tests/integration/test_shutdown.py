@@ -9,6 +9,7 @@ import signal
 import time
 
 import pytest
+
 from tests.support.gateway import Swapgate, fake_cmd, start_swapgate
 from tests.support.procs import SseEvent, iter_sse, pids_alive, wait_until
 

@@ -8,6 +8,7 @@ import json
 import socket
 
 import pytest
+
 from tests.support.gateway import fake_cmd, start_swapgate
 from tests.support.procs import LOCALHOST, iter_sse, wait_until
 

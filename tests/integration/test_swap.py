@@ -6,6 +6,7 @@ import concurrent.futures
 import time
 
 import pytest
+
 from tests.support.gateway import fake_cmd, start_swapgate
 from tests.support.procs import pids_alive, wait_until
 

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from loadtests.settings import arm_of, chat_body
+
+from swapgate.loadtests.settings import arm_of, chat_body
 from tests.support.gateway import start_swapgate
 from tests.support.procs import free_port
 
@@ -41,7 +42,7 @@ def test_headless_stream_run_reports_ttft(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "bench.fake_upstream",
+            "swapgate.bench.fake_upstream",
             "--quiet",
             "--port",
             str(port),

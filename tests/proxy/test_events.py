@@ -6,8 +6,9 @@ import asyncio
 import logging
 
 import pytest
-from proxy.events import Cause, Event, EventBus, QueueChanged, StateChanged
-from proxy.lifecycle.state import BackendState
+
+from swapgate.proxy.events import Cause, Event, EventBus, QueueChanged, StateChanged
+from swapgate.proxy.lifecycle.state import BackendState
 
 _S = BackendState
 

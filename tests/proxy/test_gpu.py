@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from proxy.gpu import GpuProbe
+
+from swapgate.proxy.gpu import GpuProbe
 from tests.support.gateway import fake_cmd, start_swapgate
 
 

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from proxy.loghub import PROXY_SOURCE, LogHub
+from swapgate.proxy.loghub import PROXY_SOURCE, LogHub
 
 T = TypeVar("T")
 

@@ -8,7 +8,8 @@ from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
-from proxy.rewrite import MAX_VALUE_BYTES, ModelNameRewriter
+
+from swapgate.proxy.rewrite import MAX_VALUE_BYTES, ModelNameRewriter
 
 NAMES = st.one_of(
     st.sampled_from(["/models/alpha.gguf", "C:\\models\\beta.gguf", 'we"ird', "modèle", ""]),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from proxy.routestats import RouteStats
+from swapgate.proxy.routestats import RouteStats
 
 
 class FakeClock:

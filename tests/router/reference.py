@@ -11,7 +11,7 @@ import hashlib
 import re
 from collections.abc import Callable, Mapping, Sequence
 
-from router import (
+from swapgate.router import (
     Decision,
     ExactText,
     Match,

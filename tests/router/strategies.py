@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from hypothesis import strategies as st
 
-from router import (
+from swapgate.router import (
     Arm,
     ExactText,
     Match,

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 from hypothesis import given
-from tests.router.strategies import NAMES, broken_rule_lists
 
-import router
-from router import (
+from swapgate import router
+from swapgate.router import (
     Arm,
     ExactText,
     Match,
@@ -20,6 +19,7 @@ from router import (
     StickySource,
     compile_rules,
 )
+from tests.router.strategies import NAMES, broken_rule_lists
 
 GPT4 = Match(model=ExactText("gpt-4"))
 

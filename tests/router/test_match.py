@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
-from tests.router.reference import reference_match
-from tests.router.strategies import NAMES, facts, rule_lists
 
-from router import (
+from swapgate.router import (
     Arm,
     Decision,
     ExactText,
@@ -20,6 +18,8 @@ from router import (
     StickySource,
     compile_rules,
 )
+from tests.router.reference import reference_match
+from tests.router.strategies import NAMES, facts, rule_lists
 
 CHAT = "/v1/chat/completions"
 

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import router
-from router import Picker, sticky_point
+from swapgate import router
+from swapgate.router import Picker, sticky_point
 
 # Pinned outputs of the sticky hash. They must never change: a change moves every client of
 # every running A/B test to another variant. A hash() regression (salted per process) fails.

@@ -269,7 +269,7 @@ def fake_upstream_argv(port: int, **flags: object) -> list[str]:
     ``token_interval=0.1`` becomes ``--token-interval 0.1``; ``True`` adds a bare flag and
     ``False``/``None`` leave it out. Run it with ``child_env()`` (or from the repository root).
     """
-    argv = [sys.executable, "-m", "bench.fake_upstream", "--port", str(port)]
+    argv = [sys.executable, "-m", "swapgate.bench.fake_upstream", "--port", str(port)]
     for name, value in flags.items():
         flag = "--" + name.replace("_", "-")
         if value is True:
@@ -340,7 +340,7 @@ class FakeUpstream(LocalServer):
 def start_fake_upstream(
     *, ready: Ready | None = None, timeout: float = 10.0, **flags: object
 ) -> Iterator[FakeUpstream]:
-    """Run ``python -m bench.fake_upstream`` on a free port for the ``with`` block.
+    """Run ``python -m swapgate.bench.fake_upstream`` on a free port for the ``with`` block.
 
     ``flags`` are its command-line options in Python spelling (``startup_delay=0.5``,
     ``fail_health=True``). ``ready`` says what to wait for before entering the block; by default

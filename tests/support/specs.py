@@ -8,12 +8,11 @@ import sys
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from proxy.config.model import ModelSpec
-
+from swapgate.proxy.config.model import ModelSpec
 from tests.support.procs import REPO_ROOT, free_port
 
 T = TypeVar("T")
-FAKE = f"{shlex.quote(sys.executable)} -m bench.fake_upstream --port ${{PORT}}"
+FAKE = f"{shlex.quote(sys.executable)} -m swapgate.bench.fake_upstream --port ${{PORT}}"
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

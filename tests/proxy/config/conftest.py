@@ -6,9 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from proxy.errors import ConfigError, Issue
 
-from proxy.config import LoadedConfig, load_config
+from swapgate.proxy.config import LoadedConfig, load_config
+from swapgate.proxy.errors import ConfigError, Issue
 
 
 def _load_text(tmp_path: Path, text: str, environ: dict[str, str] | None = None) -> LoadedConfig:

@@ -9,9 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from proxy.config.__main__ import program_of, run_config_command, unfound_commands
 
-from proxy.config import check_config, mask_secret
+from swapgate.proxy.config import check_config, mask_secret
+from swapgate.proxy.config.__main__ import program_of, run_config_command, unfound_commands
 
 RunCheck = Callable[..., tuple[int, str, str]]
 

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from proxy.errors import Issue
 
-from proxy.config import LoadedConfig, effective_json
+from swapgate.proxy.config import LoadedConfig, effective_json
+from swapgate.proxy.errors import Issue
 
 LoadText = Callable[..., LoadedConfig]
 IssuesOf = Callable[..., list[Issue]]

@@ -7,12 +7,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from proxy.config.hints import closest_key
-from proxy.config.issues import Collector
-from proxy.config.load import parse_yaml
-from proxy.errors import Issue
 
-from proxy.config import LoadedConfig
+from swapgate.proxy.config import LoadedConfig
+from swapgate.proxy.config.hints import closest_key
+from swapgate.proxy.config.issues import Collector
+from swapgate.proxy.config.load import parse_yaml
+from swapgate.proxy.errors import Issue
 
 LoadText = Callable[..., LoadedConfig]
 IssuesOf = Callable[..., list[Issue]]

@@ -6,11 +6,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from proxy.config.issues import Collector
-from proxy.config.load import go_str, parse_yaml
-from proxy.errors import ConfigError, Issue
 
-from proxy.config import LoadedConfig, load_config
+from swapgate.proxy.config import LoadedConfig, load_config
+from swapgate.proxy.config.issues import Collector
+from swapgate.proxy.config.load import go_str, parse_yaml
+from swapgate.proxy.errors import ConfigError, Issue
 
 
 @pytest.mark.parametrize("word", ["on", "off", "yes", "no", "y", "n", "ON", "Yes"])

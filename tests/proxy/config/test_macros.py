@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from proxy.config.issues import Collector
-from proxy.config.macros import expand, parse_macros, scope_for, strip_comment_lines
-from proxy.errors import Issue
-
-from proxy.config import LoadedConfig
+from swapgate.proxy.config import LoadedConfig
+from swapgate.proxy.config.issues import Collector
+from swapgate.proxy.config.macros import expand, parse_macros, scope_for, strip_comment_lines
+from swapgate.proxy.errors import Issue
 
 
 def test_macro_may_use_earlier_macros_only() -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from types import MappingProxyType
 
 import pytest
-from proxy.config.issues import Collector, Path
-from proxy.config.load import parse_yaml
-from proxy.config.matrix import (
+
+from swapgate.proxy.config.issues import Collector, Path
+from swapgate.proxy.config.load import parse_yaml
+from swapgate.proxy.config.matrix import (
     And,
     Expr,
     ExpressionError,

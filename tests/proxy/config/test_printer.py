@@ -7,9 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from proxy.config.__main__ import run_config_command
 
-from proxy.config import LoadedConfig, effective_json
+from swapgate.proxy.config import LoadedConfig, effective_json
+from swapgate.proxy.config.__main__ import run_config_command
 
 CONFIG = "macros:\n  srv: server\nmodels:\n  m:\n    cmd: ${srv} --port ${PORT}\n    aliases: [a1]\n    metadata:\n      port: ${PORT}\n"
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from proxy.config.routes import parse_routes
-from proxy.errors import Issue
 
-from router import Arm, ExactText, Match, PrefixText, RegexText, Rule, Sticky, StickySource
+from swapgate.proxy.config.routes import parse_routes
+from swapgate.proxy.errors import Issue
+from swapgate.router import Arm, ExactText, Match, PrefixText, RegexText, Rule, Sticky, StickySource
 
 NAMES = {"a": "a", "b": "b", "variant-a": "variant-a", "variant-b": "variant-b", "gpt-4": "a"}
 KNOWN = "known models: a, b, gpt-4, variant-a, variant-b"

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from proxy.config.model import RouterKind
+
+from swapgate.proxy.config.model import RouterKind
 from tests.proxy.config.conftest import IssuesOf, LoadText
 
 TWO = "models:\n  a:\n    cmd: srv --port ${PORT}\n  b:\n    cmd: srv --port ${PORT}\n"

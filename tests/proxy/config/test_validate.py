@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from proxy.config.build import build_config
-from proxy.config.issues import Collector, fmt_path
-from proxy.errors import ConfigError, Issue
 
-from proxy.config import LoadedConfig, load_config
+from swapgate.proxy.config import LoadedConfig, load_config
+from swapgate.proxy.config.build import build_config
+from swapgate.proxy.config.issues import Collector, fmt_path
+from swapgate.proxy.errors import ConfigError, Issue
 
 GLOBAL_NUMBERS = ("globalTTL", "startPort", "unloadTimeout", "maxRequestBytes", "shutdownTimeout")
 MODEL_NUMBERS = ("ttl", "unloadTimeout", "concurrencyLimit", "maxConnections")

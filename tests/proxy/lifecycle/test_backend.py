@@ -12,11 +12,12 @@ from typing import Any
 
 import aiohttp
 import pytest
-from proxy.config.model import ModelSpec
-from proxy.errors import BackendStartFailed, ConcurrencyLimited
-from proxy.events import Cause, StateChanged
-from proxy.lifecycle.backend import Backend, BackendEnv
-from proxy.lifecycle.state import BackendState
+
+from swapgate.proxy.config.model import ModelSpec
+from swapgate.proxy.errors import BackendStartFailed, ConcurrencyLimited
+from swapgate.proxy.events import Cause, StateChanged
+from swapgate.proxy.lifecycle.backend import Backend, BackendEnv
+from swapgate.proxy.lifecycle.state import BackendState
 from tests.support.procs import children_of, http_json, pids_alive
 from tests.support.procs import wait_until_async as wait_for_condition
 from tests.support.specs import fake_spec as spec

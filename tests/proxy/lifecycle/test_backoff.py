@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from proxy.lifecycle.backoff import MAX_DELAY_S, STABLE_AFTER_S, Backoff, StartFailure
+
+from swapgate.proxy.lifecycle.backoff import MAX_DELAY_S, STABLE_AFTER_S, Backoff, StartFailure
 
 
 def fail(backoff: Backoff, at: float, ready_since: float | None = None) -> None:

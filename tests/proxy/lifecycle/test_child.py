@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from proxy.lifecycle.child import ChildProcess, group_has_live_members, split_command
+
+from swapgate.proxy.lifecycle.child import ChildProcess, group_has_live_members, split_command
 from tests.support.procs import (
     REPO_ROOT,
     children_of,
@@ -379,7 +380,7 @@ def test_concurrent_terminate_calls_share_one_teardown() -> None:
 SUBREAPER = textwrap.dedent(
     """
     import asyncio, ctypes, os, time
-    from proxy.lifecycle.child import ChildProcess
+    from swapgate.proxy.lifecycle.child import ChildProcess
 
     ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
 
@@ -468,7 +469,7 @@ def test_spawn_of_unexecutable_argv_raises_valueerror_and_leaves_nothing(
 PARENT = textwrap.dedent(
     """
     import asyncio
-    from proxy.lifecycle.child import ChildProcess
+    from swapgate.proxy.lifecycle.child import ChildProcess
 
     async def main():
         child = await ChildProcess.spawn(["sleep", "60"], {}, lambda line: None)

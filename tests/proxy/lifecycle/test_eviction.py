@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from proxy.lifecycle.eviction import evictions_for
+from swapgate.proxy.lifecycle.eviction import evictions_for
 
 
 def test_nothing_running_evicts_nothing() -> None:

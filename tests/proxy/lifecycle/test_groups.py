@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from proxy.lifecycle.eviction import GroupPolicy, Groups, evictions_for, groups_from_config
+from swapgate.proxy.lifecycle.eviction import GroupPolicy, Groups, evictions_for, groups_from_config
 
 AB = GroupPolicy("ab", swap=False, exclusive=True)
 TOOLS = GroupPolicy("tools", swap=False, exclusive=False, persistent=True)

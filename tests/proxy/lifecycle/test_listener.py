@@ -11,7 +11,8 @@ import textwrap
 from collections.abc import Iterator
 
 import pytest
-from proxy.lifecycle.listener import (
+
+from swapgate.proxy.lifecycle.listener import (
     group_socket_inodes,
     listener_inodes,
     listener_owned_by_group,

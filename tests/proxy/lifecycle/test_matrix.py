@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from proxy.config.issues import Collector
-from proxy.config.matrix import MatrixProgram, read_matrix
-from proxy.lifecycle.matrix import MatrixDecision, MatrixPolicy, solve
+
+from swapgate.proxy.config.issues import Collector
+from swapgate.proxy.config.matrix import MatrixProgram, read_matrix
+from swapgate.proxy.lifecycle.matrix import MatrixDecision, MatrixPolicy, solve
 
 UNIVERSE = {
     *("a", "b", "c", "d", "t", "r1", "r2", "lonely"),

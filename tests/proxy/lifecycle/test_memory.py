@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Collection
 from pathlib import Path
 
-from proxy.config.model import FitConfig, ModelSpec
-from proxy.lifecycle.memory import MemoryBook, MemorySource
-
-from bench import tiny_gguf
+from swapgate.bench import tiny_gguf
+from swapgate.proxy.config.model import FitConfig, ModelSpec
+from swapgate.proxy.lifecycle.memory import MemoryBook, MemorySource
 
 
 class FakeGpu:
@@ -54,7 +53,7 @@ def test_gguf_command_gets_an_estimate(tmp_path: Path) -> None:
 
 def test_no_figure_is_unknown_and_counts_zero() -> None:
     """A command without a GGUF file has an unknown figure of 0 MiB, listed as such."""
-    book = MemoryBook({"a": spec("a", "python -m bench.fake_upstream")}, None)
+    book = MemoryBook({"a": spec("a", "python -m swapgate.bench.fake_upstream")}, None)
     assert (book.need_mib("a"), book.unknown()) == (0, ["a"])
 
 

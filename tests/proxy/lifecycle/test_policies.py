@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from proxy.lifecycle.eviction import GroupPolicy, Groups
-from proxy.lifecycle.policies import (
+
+from swapgate.proxy.lifecycle.eviction import GroupPolicy, Groups
+from swapgate.proxy.lifecycle.policies import (
     FitPolicy,
     FitSettings,
     GroupSwapPolicy,

@@ -13,16 +13,17 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from proxy.config.model import Config, ModelSpec, Scheduling
-from proxy.errors import (
+
+from swapgate.proxy.config.model import Config, ModelSpec, Scheduling
+from swapgate.proxy.errors import (
     BackendFailed,
     BackendStartFailed,
     ConcurrencyLimited,
     ModelNotFound,
     ShuttingDown,
 )
-from proxy.lifecycle.pool import BackendPool
-from proxy.lifecycle.state import BackendState
+from swapgate.proxy.lifecycle.pool import BackendPool
+from swapgate.proxy.lifecycle.state import BackendState
 from tests.support.procs import children_of, http_json, pids_alive
 from tests.support.procs import wait_until_async as wait_for_condition
 from tests.support.specs import fake_spec as spec

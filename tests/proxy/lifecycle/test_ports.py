@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from proxy.lifecycle.ports import MAX_PORT, PortBook, port_is_free
+
+from swapgate.proxy.lifecycle.ports import MAX_PORT, PortBook, port_is_free
 from tests.support.procs import LOCALHOST, wait_until
 
 

@@ -6,17 +6,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pytest
-from proxy.events import Cause
-from proxy.lifecycle.eviction import GroupPolicy, Groups
-from proxy.lifecycle.policies import FitPolicy, FitSettings, GroupSwapPolicy, Policy
-from proxy.lifecycle.scheduler import (
+
+from swapgate.proxy.events import Cause
+from swapgate.proxy.lifecycle.eviction import GroupPolicy, Groups
+from swapgate.proxy.lifecycle.policies import FitPolicy, FitSettings, GroupSwapPolicy, Policy
+from swapgate.proxy.lifecycle.scheduler import (
     Refusal,
     RefusalKind,
     Scheduler,
     SchedulerSettings,
     Waiter,
 )
-from proxy.lifecycle.state import BackendState
+from swapgate.proxy.lifecycle.state import BackendState
 
 _S = BackendState
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from proxy.lifecycle.state import TRANSITIONS, BackendState, InvalidTransition, check_transition
+
+from swapgate.proxy.lifecycle.state import (
+    TRANSITIONS,
+    BackendState,
+    InvalidTransition,
+    check_transition,
+)
 
 _S = BackendState
 

@@ -12,7 +12,9 @@ import signal
 from pathlib import Path
 
 import pytest
-from bench.tiny_gguf.gguf import (
+
+from swapgate.bench import tiny_gguf
+from swapgate.bench.tiny_gguf.gguf import (
     T_ARRAY,
     T_FLOAT32,
     T_STRING,
@@ -20,10 +22,8 @@ from bench.tiny_gguf.gguf import (
     KeyValue,
     write_gguf,
 )
-from proxy.lifecycle.vram import VramEstimate, estimate_from_argv, process_group_pids
+from swapgate.proxy.lifecycle.vram import VramEstimate, estimate_from_argv, process_group_pids
 from tests.support.procs import children_of, kill_group, spawn, wait_until
-
-from bench import tiny_gguf
 
 MIB = 1024 * 1024
 

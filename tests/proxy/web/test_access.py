@@ -1,4 +1,4 @@
-"""proxy.web.access: one access line per request, nothing per chunk, off with disable()."""
+"""swapgate.proxy.web.access: one access line per request, nothing per chunk, off with disable()."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import re
 from dataclasses import dataclass
 
 import pytest
-from proxy.web.access import (
+
+from swapgate.proxy.web.access import (
     ACCESS_LOGGER,
     AccessLog,
     ASGIApp,
@@ -34,7 +35,7 @@ def access_log(
 ) -> pytest.LogCaptureFixture:
     """Access lines captured at INFO; disable() is undone afterwards."""
     caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
-    monkeypatch.setattr("proxy.web.access._enabled", True)
+    monkeypatch.setattr("swapgate.proxy.web.access._enabled", True)
     return caplog
 
 

@@ -1,4 +1,4 @@
-"""proxy.web.envelope: OpenAI-shaped errors everywhere, Anthropic-shaped on /v1/messages*."""
+"""swapgate.proxy.web.envelope: OpenAI-shaped errors everywhere, Anthropic-shaped on /v1/messages*."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Any
 import orjson
 import pytest
 from blacksheep import Response
-from proxy.errors import (
+
+from swapgate.proxy.errors import (
     BackendStartFailed,
     BadRequest,
     BodyTooLarge,
@@ -18,7 +19,7 @@ from proxy.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from proxy.web.envelope import (
+from swapgate.proxy.web.envelope import (
     anthropic_error_type,
     error_event,
     error_response,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from proxy.errors import BadRequest
-from proxy.web.extract import parse_inference_body, with_model
+
+from swapgate.proxy.errors import BadRequest
+from swapgate.proxy.web.extract import parse_inference_body, with_model
 
 JSON = b"application/json"
 BOUNDARY = "----swapgateBoundary7MA4YWxkTrZu0gW"

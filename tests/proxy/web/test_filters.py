@@ -7,9 +7,10 @@ from types import MappingProxyType
 
 import orjson
 import pytest
-from proxy.config.model import ModelSpec
-from proxy.web.extract import parse_inference_body
-from proxy.web.filters import filtered, upstream_body
+
+from swapgate.proxy.config.model import ModelSpec
+from swapgate.proxy.web.extract import parse_inference_body
+from swapgate.proxy.web.filters import filtered, upstream_body
 from tests.support.gateway import fake_cmd, start_swapgate
 
 JSON = b"application/json"

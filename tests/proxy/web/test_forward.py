@@ -17,11 +17,12 @@ from typing import Any
 import aiohttp
 import pytest
 from blacksheep import Request
-from proxy.config.model import JSONValue, ModelSpec
-from proxy.errors import UpstreamError, UpstreamTimeout
-from proxy.lifecycle.lease import Lease
-from proxy.web.forward import connection_tokens, response_headers, upstream_request_headers
-from proxy.web.upstream import (
+
+from swapgate.proxy.config.model import JSONValue, ModelSpec
+from swapgate.proxy.errors import UpstreamError, UpstreamTimeout
+from swapgate.proxy.lifecycle.lease import Lease
+from swapgate.proxy.web.forward import connection_tokens, response_headers, upstream_request_headers
+from swapgate.proxy.web.upstream import (
     UpstreamClients,
     UpstreamSettings,
     _never_sent,

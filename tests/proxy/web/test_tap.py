@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from proxy.rewrite import ModelNameRewriter
-from proxy.routestats import RouteStats
-from proxy.web.tap import RouteTap
+from swapgate.proxy.rewrite import ModelNameRewriter
+from swapgate.proxy.routestats import RouteStats
+from swapgate.proxy.web.tap import RouteTap
 
 SSE = (
     b'data: {"model":"served","choices":[{"delta":{"role":"assistant","content":""}}]}\n\n'
