@@ -33,7 +33,8 @@ from swapgate.proxy.config import load_config
 from swapgate.proxy.config.__main__ import run_config_command
 from swapgate.proxy.config.model import Config, RouterKind
 from swapgate.proxy.errors import ConfigError
-from swapgate.proxy.loghub import PROXY_SOURCE, LogHub
+from swapgate.proxy.loghub import LogHub
+from swapgate.proxy.logsink import LogSink, StderrWriter
 
 if TYPE_CHECKING:  # both imported when serving only: --check stays light
     from granian.server.embed import Server
@@ -303,26 +304,11 @@ def _embedded_server(app: Any, listener: socket.socket, level: int) -> Server:
 # ---- logging ----------------------------------------------------------------------------
 
 
-class _HubHandler(logging.Handler):
-    """Copies swapgate's own log records into the log hub (GET /logs)."""
-
-    def __init__(self, hub: LogHub) -> None:
-        super().__init__()
-        self._hub = hub
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self._hub.write(PROXY_SOURCE, self.format(record))
-
-
 def _setup_logging(hub: LogHub, level: int) -> None:
-    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    stderr = logging.StreamHandler(sys.stderr)
-    hub_handler = _HubHandler(hub)
-    for handler in (stderr, hub_handler):
-        handler.setFormatter(formatter)
     root = logging.getLogger("swapgate")
     root.setLevel(level)
-    root.handlers[:] = [stderr, hub_handler]
+    # Formatted once; stderr written from a thread, so a blocked stderr never stalls serving.
+    root.handlers[:] = [LogSink(hub, StderrWriter(sys.stderr))]
     root.propagate = False
 
 
