@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from swapgate.proxy.lifecycle.wardenlink import WARDEN
 from tests.support.procs import pids_alive, wait_until
 
 settings.register_profile("ci", max_examples=200, deadline=None)
@@ -26,7 +27,8 @@ def _watched_pids() -> set[int]:
     """PIDs of live processes started by this test run (from /proc/PID/environ)."""
     found: set[int] = set()
     for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
+        # This process's warden guards its children for as long as the process lives.
+        if not entry.isdigit() or int(entry) in (os.getpid(), WARDEN.pid):
             continue
         try:
             environ = Path(f"/proc/{entry}/environ").read_bytes()
@@ -50,3 +52,8 @@ def _no_leaked_children() -> Iterator[None]:
         wait_until(lambda: not leaked(), timeout=5.0, message="spawned processes to exit")
     except TimeoutError:
         pytest.fail(f"test left processes running: {leaked()}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Let this process's warden go (it exits at once, nothing left to guard)."""
+    WARDEN.close(wait_s=2.0)

@@ -1,15 +1,18 @@
-"""One child process: spawn in its own process group, capture its output, stop it for sure.
+"""One child process: spawn it leading its own process group, capture its output, stop it
+for sure.
 
-The child dies with swapgate even on SIGKILL (PR_SET_PDEATHSIG), and `terminate()` always ends
-with the whole group gone within its bound: cmdStop or SIGTERM and the wait for the child share
-one grace period, then SIGKILL. Stdlib only (plus procfs.py); no aiohttp.
+Nothing of a child outlives swapgate, SIGKILL included: its whole group (the command, a
+wrapper's server, grandchildren, daemons that stay in the group) is guarded by the warden
+(warden.py, wardenlink.py) from the spawn until the group is gone. `pid` is the command's own pid, which is also the group id. `terminate()`
+always ends with the whole group gone within its bound: cmdStop or SIGTERM and the wait for
+the group share one grace period, then SIGKILL. A child that ends on its own takes its group
+with it. Stdlib only (plus procfs.py); no aiohttp.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import shlex
@@ -17,24 +20,17 @@ import signal
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 
+from swapgate.proxy.lifecycle.child_output import OutputProtocol
 from swapgate.proxy.lifecycle.procfs import group_members
+from swapgate.proxy.lifecycle.wardenlink import WARDEN
 
 log = logging.getLogger("swapgate.child")
 
-_PR_SET_PDEATHSIG = 1
-_LIBC = ctypes.CDLL(None, use_errno=True)
 # After the SIGKILL: how long the group may take to empty and the output pipe to close. It is
 # the "~1 s" that terminate() may run past its grace period (all of it, cmdStop included).
 _SETTLE_S = 1.0
 _GROUP_POLL_S = 0.01
-
-
-def _die_with_parent() -> None:
-    """Runs in the child between fork and exec: SIGKILL me when swapgate's thread dies.
-
-    Spawning always happens on the event-loop (main) thread, which lives as long as swapgate.
-    """
-    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+_GRACE_POLL_S = 0.05  # while a group shuts down gracefully: a /proc scan per poll
 
 
 def split_command(text: str) -> list[str]:
@@ -57,32 +53,10 @@ def group_has_live_members(pgid: int) -> bool:
     return bool(group_members(pgid))
 
 
-class _OutputProtocol(asyncio.Protocol):
-    """Splits a process's merged stdout/stderr into lines for `on_line`."""
-
-    def __init__(self, on_line: Callable[[str], None]) -> None:
-        self.on_line = on_line
-        self._partial = b""
-        self.closed = asyncio.get_running_loop().create_future()
-
-    def data_received(self, data: bytes) -> None:
-        lines = (self._partial + data).split(b"\n")
-        self._partial = lines.pop()
-        for raw in lines:
-            self.on_line(raw.rstrip(b"\r").decode("utf-8", "replace"))
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self._partial:
-            self.on_line(self._partial.decode("utf-8", "replace"))
-            self._partial = b""
-        if not self.closed.done():
-            self.closed.set_result(None)
-
-
 class ChildProcess:
     """A running (or exited) child and its process group."""
 
-    def __init__(self, popen: subprocess.Popen[bytes], protocol: _OutputProtocol) -> None:
+    def __init__(self, popen: subprocess.Popen[bytes], protocol: OutputProtocol) -> None:
         self._popen = popen
         self._protocol = protocol
         self.pid = popen.pid
@@ -106,9 +80,10 @@ class ChildProcess:
         if not argv:
             msg = "cannot run an empty command"
             raise ValueError(msg)
-        # A plain Popen (fork+exec takes about a millisecond) because it takes preexec_fn,
-        # which the death signal needs, and exit is watched through a pidfd below. Popen
-        # itself closes its pipes when it raises (ValueError before fork, OSError from exec).
+        # A plain Popen, with no preexec_fn so it can vfork (a fork of swapgate's whole
+        # address space took ~6 ms of the event loop per start); exit is watched through a
+        # pidfd below. Popen itself closes its pipes when it raises (ValueError before fork,
+        # OSError from exec).
         popen = subprocess.Popen(  # noqa: ASYNC220
             list(argv),
             env={**os.environ, **env},
@@ -116,13 +91,13 @@ class ChildProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # own process group: signals reach the whole tree
-            preexec_fn=_die_with_parent,
         )
         assert popen.stdout is not None  # noqa: S101 - stdout=PIPE above guarantees it
         loop = asyncio.get_running_loop()
-        protocol = _OutputProtocol(on_line)
+        protocol = OutputProtocol(on_line)
         transport: asyncio.BaseTransport | None = None
         try:
+            WARDEN.guard(popen.pid)  # from here its group dies with swapgate, however it dies
             transport, _ = await loop.connect_read_pipe(lambda: protocol, popen.stdout)
             return cls(popen, protocol)  # pidfd_open may fail (EMFILE): handled below
         except BaseException:
@@ -135,6 +110,7 @@ class ChildProcess:
             else:
                 transport.close()
             popen.wait()
+            WARDEN.release(popen.pid)
             raise
 
     @property
@@ -150,6 +126,10 @@ class ChildProcess:
             loop.remove_reader(pidfd)
             os.close(pidfd)
             code = self._popen.wait()
+            if self._teardown is None:
+                # Ended on its own: whatever it left in its group is an orphan (holding a port
+                # or GPU memory) that must not outlive it. A later terminate() joins this.
+                self._teardown = asyncio.ensure_future(self._kill_group(loop.time() + _SETTLE_S))
             if not self.exited.done():
                 self.exited.set_result(code)
 
@@ -200,25 +180,30 @@ class ChildProcess:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace_s
         if not self.exited.done():
-            if stop_argv:
-                await self._run_stop_command(stop_argv, stop_env, deadline)
-            else:
+            group_told = not stop_argv or not await self._run_stop_command(
+                stop_argv, stop_env, deadline
+            )
+            if group_told:
                 self.signal_group(signal.SIGTERM)
             if await self.wait(max(0.0, deadline - loop.time())) is None:
                 log.warning("pid %d did not stop within %.1fs; sending SIGKILL", self.pid, grace_s)
+            elif group_told:
+                # A wrapper (`sh -c`) may end at once while the server it started, which got
+                # the SIGTERM too, is still shutting down: the grace is for the whole group.
+                await _wait_group_gone(self.pid, deadline, _GRACE_POLL_S)
         return await self._kill_group(deadline + _SETTLE_S)
 
     async def _run_stop_command(
         self, argv: Sequence[str], env: Mapping[str, str], deadline: float
-    ) -> None:
-        """Run cmdStop (e.g. `docker stop`) until it exits or `deadline`, then kill its group."""
+    ) -> bool:
+        """Run cmdStop (e.g. `docker stop`) until it exits or `deadline`, then kill its group;
+        False if it could not start (the caller sends SIGTERM instead)."""
         loop = asyncio.get_running_loop()
         try:
-            stop = await ChildProcess.spawn(argv, env, self._protocol.on_line)
+            stop = await ChildProcess.spawn(argv, env, self._protocol.lines.on_line)
         except (OSError, ValueError) as exc:
             log.warning("cmdStop %r failed to start: %s; sending SIGTERM", argv[0], exc)
-            self.signal_group(signal.SIGTERM)
-            return
+            return False
         code = await stop.wait(max(0.0, deadline - loop.time()))
         if code is None:
             log.warning("cmdStop %r still running at the unload timeout; killing it", argv[0])
@@ -227,6 +212,7 @@ class ChildProcess:
         # Always: whatever it left running in its group must not outlive the stop. The child
         # gets the rest of the settle time, so the two together stay within one bound.
         await stop._kill_group(deadline + _SETTLE_S / 2)
+        return True
 
     async def _kill_group(self, settle_by: float) -> int:
         """SIGKILL the whole group, then wait for the exit code, the group and the pipe."""
@@ -235,7 +221,8 @@ class ChildProcess:
         self.signal_group(signal.SIGKILL)
         code = await self.exited
         loop = asyncio.get_running_loop()
-        await _wait_group_gone(self.pid, settle_by)
+        await _wait_group_gone(self.pid, settle_by, _GROUP_POLL_S, warn=True)
+        WARDEN.release(self.pid)
         with contextlib.suppress(TimeoutError):
             # Shielded: a timeout must not cancel `closed` itself.
             left = max(0.0, settle_by - loop.time())
@@ -247,11 +234,12 @@ class ChildProcess:
         self.signal_group(signal.SIGKILL)
 
 
-async def _wait_group_gone(pgid: int, until: float) -> None:
-    """Poll every 10 ms until group `pgid` has no live member or the loop clock reaches `until`."""
+async def _wait_group_gone(pgid: int, until: float, poll_s: float, *, warn: bool = False) -> None:
+    """Poll until group `pgid` has no live member or the loop clock reaches `until`."""
     loop = asyncio.get_running_loop()
     while group_has_live_members(pgid):
         if loop.time() >= until:
-            log.warning("process group %d still has live members after SIGKILL", pgid)
+            if warn:
+                log.warning("process group %d still has live members after SIGKILL", pgid)
             return
-        await asyncio.sleep(_GROUP_POLL_S)
+        await asyncio.sleep(poll_s)

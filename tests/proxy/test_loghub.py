@@ -135,3 +135,44 @@ def test_slow_subscriber_drops_oldest_without_blocking_writer() -> None:
             assert hub.tail("a", lines=1) == [f"l{total - 1}"]
 
     run(body())
+
+
+def test_rings_are_bounded_in_bytes_per_source_and_overall() -> None:
+    """Old lines fall off once a ring holds more bytes (UTF-8) than its budget; a quiet source
+    keeps its own lines, and the combined ring has its own, larger budget."""
+    hub = LogHub(ring_lines=1000, source_bytes=100, all_bytes=250)
+    hub.write("quiet", "q" * 40)
+    for i in range(50):
+        hub.write("busy", f"{i:02d}" + "b" * 18)  # 20 bytes each
+    busy = hub.tail("busy")
+    assert busy == [f"{i:02d}" + "b" * 18 for i in range(45, 50)]  # 5 x 20 = 100 bytes
+    assert hub.tail("quiet") == ["q" * 40]
+    combined = hub.tail()
+    assert len(combined) == 12  # 12 x 20 = 240 <= 250 < 13 x 20
+    assert combined[-1] == "[busy] 49" + "b" * 18
+
+
+def test_byte_budget_counts_utf8_bytes_and_keeps_the_newest_line() -> None:
+    """Multi-byte characters count as their UTF-8 length; a line over the whole budget is
+    still kept, alone, so the newest output is never lost."""
+    hub = LogHub(ring_lines=1000, source_bytes=12, all_bytes=1000)
+    hub.write("a", "ééé")  # 6 bytes
+    hub.write("a", "ééé")  # 12 bytes in all: fits
+    assert hub.tail("a") == ["ééé", "ééé"]
+    hub.write("a", "x")  # 13 bytes: the oldest goes
+    assert hub.tail("a") == ["ééé", "x"]
+    hub.write("a", "y" * 50)
+    assert hub.tail("a") == ["y" * 50]
+
+
+def test_default_budgets_hold_a_flood_of_long_lines_to_one_mib() -> None:
+    """With the defaults, 16 KiB lines from one model are held to 1 MiB, all sources to 4 MiB."""
+    hub = LogHub()
+    line = "z" * 16 * 1024
+    for source in ("a", "b", "c", "d", "e"):
+        for _ in range(100):
+            hub.write(source, line)
+    assert sum(map(len, hub.tail("a"))) <= 1024 * 1024
+    assert len(hub.tail("a")) == 64
+    assert sum(len(x) - len("[a] ") for x in hub.tail()) <= 4 * 1024 * 1024
+    assert len(hub.tail()) == 256

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import pytest
 
 from swapgate.proxy.lifecycle.child import ChildProcess, group_has_live_members, split_command
+from swapgate.proxy.lifecycle.wardenlink import WARDEN
 from tests.support.procs import (
     REPO_ROOT,
     children_of,
@@ -455,10 +456,10 @@ def test_spawn_of_unexecutable_argv_raises_valueerror_and_leaves_nothing(
     """argv or env that exec cannot take raise ValueError, with no process or descriptor left."""
 
     async def body() -> None:
-        kids, fds = children_of(os.getpid()), _open_fds()
+        kids, fds = _our_children(), _open_fds()
         with pytest.raises(ValueError, match=r"null byte|environment variable|empty"):
             await ChildProcess.spawn(argv, env, print)
-        assert children_of(os.getpid()) == kids
+        assert _our_children() == kids
         assert _open_fds() == fds
 
     run(body())
@@ -499,3 +500,8 @@ def test_child_dies_when_parent_is_sigkilled() -> None:
             parent.stdout.close()
         if child_pid is not None and pids_alive([child_pid]):
             os.killpg(child_pid, signal.SIGKILL)
+
+
+def _our_children() -> list[int]:
+    """This process's children but its warden (one per process, for its whole life)."""
+    return [pid for pid in children_of(os.getpid()) if pid != WARDEN.pid]

@@ -24,6 +24,7 @@ from swapgate.proxy.errors import (
 )
 from swapgate.proxy.lifecycle.pool import BackendPool
 from swapgate.proxy.lifecycle.state import BackendState
+from swapgate.proxy.lifecycle.wardenlink import WARDEN
 from tests.support.procs import children_of, http_json, pids_alive
 from tests.support.procs import wait_until_async as wait_for_condition
 from tests.support.specs import fake_spec as spec
@@ -50,7 +51,7 @@ class Output:
 @contextlib.asynccontextmanager
 async def pool_of(*specs: ModelSpec, **config: Any) -> AsyncIterator[tuple[BackendPool, Output]]:
     """A started pool; shut down afterwards, and no child of this process may outlive it."""
-    before = set(children_of(os.getpid()))
+    before = set(_our_children())
     output = Output()
     pool = BackendPool(Config(models={s.id: s for s in specs}, **config), output)
     await pool.start()
@@ -58,7 +59,7 @@ async def pool_of(*specs: ModelSpec, **config: Any) -> AsyncIterator[tuple[Backe
         yield pool, output
     finally:
         await asyncio.wait_for(pool.shutdown(1.0), 30.0)
-        leaked = pids_alive(sorted(set(children_of(os.getpid())) - before))
+        leaked = pids_alive(sorted(set(_our_children()) - before))
         for pid in leaked:
             os.killpg(pid, signal.SIGKILL)
         assert leaked == [], f"children left running: {leaked}"
@@ -384,3 +385,8 @@ def test_no_free_port_fails_start_instead_of_hanging() -> None:
                 assert pool.backends["a"].state is _S.FAILED
 
     run(body())
+
+
+def _our_children() -> list[int]:
+    """This process's children but its warden (one per process, for its whole life)."""
+    return [pid for pid in children_of(os.getpid()) if pid != WARDEN.pid]
