@@ -4,9 +4,15 @@
     ├── BadRequest              400 invalid_request_error
     │   └── BodyTooLarge        413
     ├── Unauthorized            401
+    ├── Forbidden               403 (the key lacks the endpoint's scope)
+    ├── OriginNotAllowed        403 (a browser page of another origin)
     ├── ModelNotFound           404
     ├── EndpointNotFound        404
+    ├── MethodNotAllowed        405 (carries the methods the path allows)
+    ├── UnsupportedMediaType    415
+    ├── MisdirectedRequest      421 (a Host that does not name this server)
     ├── ConcurrencyLimited      429
+    ├── RateLimited             429 (a key's requestsPerMinute)
     ├── UpstreamError           502 (refused, reset, died before answering)
     │   └── UpstreamTimeout     504
     └── Unavailable             503
@@ -14,6 +20,7 @@
         ├── BackendFailed       (crash loop: back-off not elapsed)
         ├── QueueTimeout        (waited queueTimeout for the model)
         ├── ModelUnloaded       (unloaded while the request waited for it)
+        ├── ConfigChanged       (reloaded while the request waited: it is decided again)
         └── ShuttingDown
     ConfigError                 (not an HTTP error: a list of Issue records)
 
@@ -63,6 +70,14 @@ class Unauthorized(SwapgateError):
     code = "invalid_api_key"
 
 
+class Forbidden(SwapgateError):
+    """The request's key is valid but lacks the scope the endpoint needs."""
+
+    status = HTTPStatus.FORBIDDEN
+    error_type = "permission_error"
+    code = "insufficient_scope"
+
+
 class ModelNotFound(SwapgateError):
     """No configured model, alias or route answers to the requested name."""
 
@@ -79,6 +94,42 @@ class EndpointNotFound(SwapgateError):
     code = "not_found"
 
 
+class OriginNotAllowed(SwapgateError):
+    """A browser request from a page of another origin that `cors.allowOrigins` does not list."""
+
+    status = HTTPStatus.FORBIDDEN
+    error_type = "permission_error"
+    code = "origin_not_allowed"
+
+
+class MethodNotAllowed(SwapgateError):
+    """The path exists but not with this method; `allow` lists the methods it takes."""
+
+    status = HTTPStatus.METHOD_NOT_ALLOWED
+    error_type = "invalid_request_error"
+    code = "method_not_allowed"
+
+    def __init__(self, message: str, *, allow: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.allow = allow
+
+
+class UnsupportedMediaType(SwapgateError):
+    """The body's Content-Type is not one the endpoint reads (JSON, or multipart uploads)."""
+
+    status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+    error_type = "invalid_request_error"
+    code = "unsupported_media_type"
+
+
+class MisdirectedRequest(SwapgateError):
+    """The Host header names another server (DNS rebinding, or a name not in allowedHosts)."""
+
+    status = HTTPStatus.MISDIRECTED_REQUEST
+    error_type = "invalid_request_error"
+    code = "host_not_allowed"
+
+
 class ConcurrencyLimited(SwapgateError):
     """The model already serves (or queues) `concurrencyLimit` requests."""
 
@@ -86,6 +137,19 @@ class ConcurrencyLimited(SwapgateError):
     error_type = "rate_limit_error"
     code = "concurrency_limit"
     retry_after_s: float | None = 1.0
+
+
+class RateLimited(SwapgateError):
+    """The request's key used up its `requestsPerMinute`; `retry_after_s` says when a
+    request is allowed again."""
+
+    status = HTTPStatus.TOO_MANY_REQUESTS
+    error_type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class UpstreamError(SwapgateError):
@@ -142,6 +206,19 @@ class ModelUnloaded(Unavailable):
     """The model was unloaded while the request waited for it."""
 
     code = "model_unloaded"
+
+
+class ConfigChanged(Unavailable):
+    """The config was reloaded while the request waited in the queue. The handler decides
+    the request again against the new config; a client sees this only when reloads keep
+    coming faster than the request can be placed. `arrived` keeps its place in the queue."""
+
+    code = "config_reloaded"
+
+    def __init__(self, message: str, *, arrived: float | None = None) -> None:
+        super().__init__(message)
+        self.arrived = arrived
+        self.retry_after_s = 1.0
 
 
 class ShuttingDown(Unavailable):

@@ -1,13 +1,15 @@
 """`--print-config`: the effective config as JSON, with llama-swap's key names and shapes.
 
 Ports are shown assigned and macros expanded, as llama-swap's own view of a config. Secrets
-(`apiKeys`, each peer's `apiKey`) are masked unless the caller asks to show them.
+(`apiKeys`, each `keys[].key`, each peer's `apiKey`) are masked unless the caller asks to show
+them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from swapgate.proxy.config.keys import KeyScope, KeySpec
 from swapgate.proxy.config.model import Config, JSONValue, ModelSpec
 
 SHORT_SECRET = 8  # keys this long or shorter are shown as *** only
@@ -32,12 +34,17 @@ def effective_json(config: Config, *, show_secrets: bool = False) -> dict[str, o
         "includeAliasesInList": config.include_aliases_in_list,
         "sendLoadingState": config.send_loading_state,
         "maxRequestBytes": config.max_request_bytes,
+        "maxBufferedRequestBytes": config.max_buffered_request_bytes,
+        "connections": _connections(config),
         "shutdownTimeout": _num(config.shutdown_timeout_s),
         "rewriteResponseModel": config.rewrite_response_model,
+        "allowedHosts": list(config.browser.allowed_hosts),
+        "cors": {"allowOrigins": list(config.browser.allow_origins)},
     }
     result.update(config.raw_sections)
     if not show_secrets:
         result.update(_masked(config.raw_sections))
+    result["keys"] = [_key_json(spec, show_secrets=show_secrets) for spec in config.keys]
     routing = config.raw_sections.get("routing")
     if isinstance(routing, dict):
         result["effective_router"] = routing.get("effective_router")
@@ -68,6 +75,7 @@ def model_json(spec: ModelSpec, config: Config) -> dict[str, JSONValue]:
         "metadata": dict(spec.metadata) or None,
         "concurrencyLimit": spec.concurrency_limit,
         "maxConnections": spec.max_connections,
+        "forwardApiKey": spec.forward_api_key,
         "port": spec.port,
     }
     result.update(spec.raw)
@@ -86,11 +94,35 @@ def _masked(sections: Mapping[str, JSONValue]) -> dict[str, JSONValue]:
     return masked
 
 
+def _key_json(spec: KeySpec, *, show_secrets: bool) -> dict[str, JSONValue]:
+    """One `keys` entry; limits of 0 (none) print as null."""
+    return {
+        "name": spec.name,
+        "key": spec.key if show_secrets else mask_secret(spec.key),
+        "scopes": [scope.value for scope in KeyScope if scope in spec.scopes],
+        "models": None if spec.models is None else list(spec.models),
+        "maxConcurrent": spec.max_concurrent or None,
+        "requestsPerMinute": spec.requests_per_minute or None,
+    }
+
+
 def _masked_peer(body: JSONValue) -> JSONValue:
     key = body.get("apiKey") if isinstance(body, dict) else None
     if not isinstance(body, dict) or not isinstance(key, str):
         return body
     return {**body, "apiKey": mask_secret(key)}
+
+
+def _connections(config: Config) -> dict[str, JSONValue]:
+    """The `connections` section; `limit` null means the default (8192, fewer open files)."""
+    c = config.connections
+    return {
+        "limit": c.limit,
+        "headerTimeout": _num(c.header_timeout_s),
+        "bodyIdleTimeout": _num(c.body_idle_timeout_s),
+        "bodyTimeout": _num(c.body_timeout_s),
+        "keepAlive": c.keep_alive,
+    }
 
 
 def _num(value: float) -> int | float:

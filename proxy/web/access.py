@@ -6,10 +6,11 @@ reads from `http.response.body`. The line is written when the app returns: the r
 complete, the stream ended, or the client left. It adds no await, no task and, per chunk,
 nothing beyond the counter; while the log is off a request costs two checks.
 
-    POST /v1/chat/completions model=chat backend=variant-a route=chat-ab/variant-a
+    POST /v1/chat/completions key=alice model=chat backend=variant-a route=chat-ab/variant-a
         status=200 ttfb_ms=101.3 duration_ms=1120.4 bytes=5210      (one line in the log)
 
-`model` is the name the client asked for (handlers record it with note_model), `backend` the
+`key` is the name of the request's API key (note_key; `apiKeys[0]` for apiKeys, never the key
+itself), `model` is the name the client asked for (handlers record it with note_model), `backend` the
 model that served it (`x-swapgate-model`), `route` the rule and variant (`x-swapgate-route`);
 `-` where there is none. `ttfb_ms` runs from the request's arrival to the first body bytes
 handed to the server (a stream's first event), `duration_ms` to the last, `bytes` counts body
@@ -30,6 +31,7 @@ from typing import Any, Protocol
 
 ACCESS_LOGGER = "swapgate.access"
 MODEL_KEY = "swapgate.model"  # where note_model leaves the asked model name in the scope
+KEY_NAME_KEY = "swapgate.key"  # where note_key leaves the API key's name
 log = logging.getLogger(ACCESS_LOGGER)
 
 Scope = MutableMapping[str, Any]
@@ -66,6 +68,11 @@ def note_model(request: HasScope, model: str) -> None:
     """Record the model the client asked for, for this request's access line (one dict
     store; the scope is the one this middleware was called with)."""
     request.scope[MODEL_KEY] = model
+
+
+def note_key(request: HasScope, name: str) -> None:
+    """Record the name of the request's API key, for its access line."""
+    request.scope[KEY_NAME_KEY] = name
 
 
 class AccessLog:
@@ -128,9 +135,11 @@ class _Exchange:
                 route = value.decode("latin-1")
         ttfb = "-" if self.first_at is None else f"{(self.first_at - self.started) * 1000:.1f}"
         log.info(
-            "%s %s model=%s backend=%s route=%s status=%s ttfb_ms=%s duration_ms=%.1f bytes=%d%s",
+            "%s %s key=%s model=%s backend=%s route=%s status=%s ttfb_ms=%s duration_ms=%.1f "
+            "bytes=%d%s",
             scope.get("method", "-"),
             _field(scope.get("path", "-")),
+            _field(scope.get(KEY_NAME_KEY, "-")),
             _field(scope.get(MODEL_KEY, "-")),
             _field(backend),
             _field(route),

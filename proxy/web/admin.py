@@ -9,12 +9,14 @@ from http import HTTPStatus
 from blacksheep import Request, Response, StreamedContent
 
 from swapgate.proxy.config.model import ModelSpec
+from swapgate.proxy.errors import MethodNotAllowed
 from swapgate.proxy.loghub import PROXY_SOURCE
 from swapgate.proxy.web.control import model_records
 from swapgate.proxy.web.disconnect import DisconnectWatch
 from swapgate.proxy.web.envelope import json_response, text_response
 from swapgate.proxy.web.gateway import Gateway
 from swapgate.proxy.web.inference import resolve, unknown_model
+from swapgate.proxy.web.methods import not_allowed_response
 
 UPSTREAM_SOURCE = "upstream"  # llama-swap's name for "every model's output"
 
@@ -35,12 +37,13 @@ def _model_record(spec: ModelSpec, model_id: str, created: int) -> dict[str, obj
     return record
 
 
-async def list_models(gateway: Gateway, _request: Request) -> Response:
-    """GET /v1/models: OpenAI's list; unlisted models hidden, aliases on request."""
+async def list_models(gateway: Gateway, request: Request) -> Response:
+    """GET /v1/models: OpenAI's list; unlisted models and those the key may not use hidden,
+    aliases on request."""
     created = int(time.time())
     data: list[dict[str, object]] = []
     for model_id, spec in gateway.config.models.items():
-        if spec.unlisted:
+        if spec.unlisted or not gateway.may_use(request, model_id):
             continue
         data.append(_model_record(spec, model_id, created))
         if gateway.config.include_aliases_in_list:
@@ -54,7 +57,9 @@ async def retrieve_model(gateway: Gateway, request: Request) -> Response:
     or alias (an alias gets its own record, listed or not); unlisted models answer by name
     too; anything else is 404 model_not_found. Ids may contain '/'."""
     name = request.scope["path"].removeprefix("/v1/models/")
-    spec = resolve(gateway, name)
+    spec = gateway.config.resolve(name)
+    if spec is None or not gateway.may_use(request, name):  # hidden from a key as if absent
+        raise gateway.model_not_found(name, request)
     return json_response(_model_record(spec, name, int(time.time())))
 
 
@@ -93,10 +98,26 @@ async def unload_all(gateway: Gateway, _request: Request) -> Response:
     return json_response({"msg": "ok"})
 
 
-async def unload_all_legacy(gateway: Gateway, _request: Request) -> Response:
-    """GET /unload (llama-swap's older endpoint): same as POST /api/models/unload."""
+async def unload_all_legacy(gateway: Gateway, request: Request) -> Response:
+    """GET /unload (llama-swap's older endpoint): unloads every model only for a request that
+    carries an API key (`guarded` has checked it) and does not come from a web page of another
+    site; anything else, HEAD included, is 405 pointing to POST /api/models/unload: a GET any
+    page can make (an image, a link) must not change state."""
+    if request.method != "GET" or not gateway.keyring or _cross_site(request):
+        msg = (
+            "GET /unload changes state, so it only works with an API key and not from a web "
+            "page of another site — use POST /api/models/unload"
+        )
+        return not_allowed_response(MethodNotAllowed(msg, allow=("POST",)), "/unload")
     await gateway.pool.unload(None)
     return text_response("OK")
+
+
+def _cross_site(request: Request) -> bool:
+    """True for a browser request made by a page of another origin (Fetch Metadata): with a
+    key the browser keeps (Basic auth) it would otherwise unload from an <img> tag."""
+    site = request.get_first_header(b"sec-fetch-site")
+    return site is not None and site not in (b"same-origin", b"none")
 
 
 async def unload_one(gateway: Gateway, request: Request) -> Response:

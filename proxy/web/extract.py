@@ -1,4 +1,5 @@
-"""Request -> what routing needs: the body (read once, size-limited) and the model name.
+"""Request -> what routing needs: the body (read once, size-, time- and budget-limited) and
+the model name.
 
 JSON bodies are parsed once with orjson; multipart bodies are scanned for the `model` field
 without decoding the uploads. Nothing here re-serialises unless the model name must change.
@@ -6,20 +7,28 @@ without decoding the uploads. Nothing here re-serialises unless the model name m
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import MutableMapping
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import cast
 
 import orjson
 from blacksheep import Request
 
-from swapgate.proxy.errors import BadRequest, BodyTooLarge
+from swapgate.proxy.config.model import Connections
+from swapgate.proxy.errors import BadRequest, BodyTooLarge, Unavailable
+from swapgate.proxy.web.bodybudget import BodyHold
+from swapgate.proxy.web.bodyscope import hold_of
 from swapgate.proxy.web.disconnect import Receive
 
 _MULTIPART_BOUNDARY = re.compile(rb'boundary="?([^";]+)"?', re.IGNORECASE)
 # The `model` part's headers, up to the blank line that starts its value. `[^\r\n]+` stops at
 # that blank line; `\b` keeps `filename="model"` from matching.
 _MODEL_PART = re.compile(rb'\bname="model"\r\n(?:[^\r\n]+\r\n)*\r\n', re.IGNORECASE)
+# Bodies held by other requests are gone within a request's time; one second is a fair retry.
+BUDGET_RETRY_AFTER_S = 1.0
 
 
 @dataclass(slots=True)
@@ -31,34 +40,131 @@ class InferenceBody:
     parsed: dict[str, object] | None
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+class RequestTimeout(BadRequest):
+    """The client stopped sending its body (bodyIdleTimeout) or took too long (bodyTimeout)."""
+
+    status = HTTPStatus.REQUEST_TIMEOUT
+    code = "request_timeout"
+
+
+class BodyBudgetFull(Unavailable):
+    """Taking this body would hold more than maxBufferedRequestBytes at once."""
+
+    code = "request_buffer_full"
+    retry_after_s = BUDGET_RETRY_AFTER_S
+
+
+async def read_body(request: Request, limit: int, timeouts: Connections) -> bytes:
     """The whole body, refusing anything over `limit` bytes without buffering past it.
 
     Reads the ASGI messages directly: a body that arrives in one message (almost all) is
-    returned as is, without the copy a general reader makes.
+    returned as is, without the copy a general reader makes. Every chunk is counted against
+    the request's hold on the body budget (all of a declared Content-Length up front), and
+    every wait for a chunk is bounded by the body timeouts: a client that stalls gets 408,
+    after which the server closes the connection (the rest of the body is never read). A
+    body over the budget is read to its end and dropped, then refused with 503.
     """
     declared = request.get_first_header(b"content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _too_large(int(declared), limit)
+    size_hint = int(declared) if declared is not None and declared.isdigit() else 0
+    if size_hint > limit:
+        raise _too_large(size_hint, limit)
     receive: Receive | None = getattr(request.content, "receive", None)
     if receive is None:  # not an ASGI request (never the case under Granian)
         return await request.read() or b""
+    clock = _BodyClock(timeouts)
+    hold = hold_of(request.scope)
+    try:
+        if hold is not None and size_hint:
+            _reserve(hold, size_hint)
+        return await _collect(receive, clock, limit, hold)
+    except BodyBudgetFull:
+        # Read the rest and drop it, within the same deadlines: a client still sending then
+        # gets the 503 and its Retry-After instead of a reset connection.
+        await _discard_rest(receive, clock)
+        raise
+
+
+async def _collect(receive: Receive, clock: _BodyClock, limit: int, hold: BodyHold | None) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
+        message = await clock.within(receive)
         if message.get("type") == "http.disconnect":
-            msg = "client disconnected while sending the request body"
-            raise BadRequest(msg, code="client_disconnected")
+            raise _gone()
         chunk = cast("bytes", message.get("body", b""))
         if chunk:
             size += len(chunk)
             if size > limit:
                 raise _too_large(size, limit)
+            if hold is not None:
+                _reserve(hold, size)
             chunks.append(chunk)
         if not message.get("more_body"):
             break
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _discard_rest(receive: Receive, clock: _BodyClock) -> None:
+    while True:
+        message = await clock.within(receive)
+        if message.get("type") == "http.disconnect":
+            raise _gone()
+        if not message.get("more_body"):
+            return
+
+
+def _gone() -> BadRequest:
+    msg = "client disconnected while sending the request body"
+    return BadRequest(msg, code="client_disconnected")
+
+
+class _BodyClock:
+    """The deadlines of one body: `body_idle_timeout_s` per chunk, `body_timeout_s` in all."""
+
+    __slots__ = ("_end", "_idle_s", "_total_s")
+
+    def __init__(self, timeouts: Connections) -> None:
+        self._idle_s = timeouts.body_idle_timeout_s
+        self._total_s = timeouts.body_timeout_s
+        now = asyncio.get_running_loop().time()
+        self._end = now + self._total_s if self._total_s else None
+
+    async def within(self, receive: Receive) -> MutableMapping[str, object]:
+        """The next ASGI message, or RequestTimeout once a deadline passes."""
+        now = asyncio.get_running_loop().time()
+        idle_end = now + self._idle_s if self._idle_s else None
+        ends = [end for end in (idle_end, self._end) if end is not None]
+        if not ends:
+            return await receive()
+        when = min(ends)
+        try:
+            async with asyncio.timeout_at(when):
+                return await receive()
+        except TimeoutError:
+            raise self._timed_out(idle=when == idle_end) from None
+
+    def _timed_out(self, *, idle: bool) -> RequestTimeout:
+        if idle:
+            return RequestTimeout(
+                f"no request body bytes arrived for {self._idle_s:g}s — send the body without "
+                "pausing, or raise connections.bodyIdleTimeout in the config"
+            )
+        return RequestTimeout(
+            f"the request body did not arrive within {self._total_s:g}s — send it faster, "
+            "or raise connections.bodyTimeout in the config"
+        )
+
+
+def _reserve(hold: BodyHold, total: int) -> None:
+    if hold.reserve_up_to(total):
+        return
+    budget = hold.budget
+    msg = (
+        f"swapgate is holding {budget.held} bytes of request bodies and this one needs "
+        f"{total - hold.size} more, over maxBufferedRequestBytes ({budget.limit} bytes) — "
+        "retry after the Retry-After delay, or raise maxBufferedRequestBytes in the config"
+    )
+    raise BodyBudgetFull(msg)
 
 
 def _too_large(size: int, limit: int) -> BodyTooLarge:

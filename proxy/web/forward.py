@@ -18,6 +18,7 @@ from blacksheep import Content, Request, Response, StreamedContent
 from swapgate.proxy.config.model import ModelSpec
 from swapgate.proxy.errors import SwapgateError, UpstreamError
 from swapgate.proxy.lifecycle.lease import Lease
+from swapgate.proxy.web.access import KEY_NAME_KEY
 from swapgate.proxy.web.disconnect import DisconnectWatch
 from swapgate.proxy.web.envelope import error_event, is_anthropic_path
 from swapgate.proxy.web.tap import RouteTap
@@ -44,6 +45,9 @@ _HOP_BY_HOP_STR = frozenset(
     }
 )
 _HOP_BY_HOP = frozenset(name.encode() for name in _HOP_BY_HOP_STR)
+# With keys configured, the headers that carry swapgate's key stay here (unless the model sets
+# forwardApiKey): the model server never sees a client's swapgate key.
+_HOP_BY_HOP_AND_KEY = _HOP_BY_HOP | {b"authorization", b"x-api-key"}
 _CONNECTION = b"connection"
 # The usual Connection values, which name no other header: no need to parse them.
 _PLAIN_CONNECTION = frozenset({b"keep-alive", b"close", b"Keep-Alive", b"Close"})
@@ -57,16 +61,17 @@ _BODILESS = frozenset({HTTPStatus.NO_CONTENT, HTTPStatus.NOT_MODIFIED})
 CLIENT_CLOSED = 499  # nginx's status for "client closed the request"; nobody reads it
 
 
-def upstream_request_headers(request: Request) -> list[tuple[str, str]]:
-    """The client's headers minus hop-by-hop ones (and those its `Connection` names), as
-    aiohttp takes them."""
+def upstream_request_headers(request: Request, *, keep_key: bool = True) -> list[tuple[str, str]]:
+    """The client's headers minus hop-by-hop ones (and those its `Connection` names), and
+    minus `Authorization` and `x-api-key` unless `keep_key`, as aiohttp takes them."""
     raw: Sequence[tuple[bytes, bytes]] = request.scope["headers"]
     headers: list[tuple[str, str]] = []
     append = headers.append  # the loop runs per request: kept as cheap as a comprehension
     connection: bytes | None = None
+    dropped = _HOP_BY_HOP if keep_key else _HOP_BY_HOP_AND_KEY
     for name, value in raw:
         lower = name.lower()
-        if lower not in _HOP_BY_HOP:
+        if lower not in dropped:
             append((name.decode("latin-1"), value.decode("latin-1")))
         elif lower == _CONNECTION:
             connection = value if connection is None else connection + b"," + value
@@ -101,10 +106,11 @@ async def forward(
     """
     watch = DisconnectWatch.for_request(request)
     method = request.method
+    # A key name on the request means keys are configured (auth.py notes it).
+    keep_key = spec.forward_api_key or KEY_NAME_KEY not in request.scope
+    sent = upstream_request_headers(request, keep_key=keep_key)
     try:
-        upstream = await watch.unless_gone(
-            clients.send(lease, spec, method, path_qs, upstream_request_headers(request), body)
-        )
+        upstream = await watch.unless_gone(clients.send(lease, spec, method, path_qs, sent, body))
     except SwapgateError as exc:
         watch.close()
         lease.release()

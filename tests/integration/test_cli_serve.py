@@ -33,7 +33,7 @@ models:
   alpha:
     cmd: {fake_cmd("alpha", say="alpha")}
 """
-EXPOSED = "without apiKeys: anyone who can reach this port can use and unload every model"
+EXPOSED = "without API keys: anyone who can reach this port can use and unload every model"
 
 
 def listening_sockets(port: int) -> int:
@@ -134,20 +134,23 @@ def test_listening_beyond_loopback_without_api_keys_warns(tmp_path: Path) -> Non
     with serve(tmp_path, ONE_MODEL, "--listen", f"0.0.0.0:{port}", port=port) as gate:
         wait_until(lambda: "serving" in gate.output(), 5, message="the start-up log")
         assert f"listening on 0.0.0.0:{port} {EXPOSED}" in gate.output()
-        assert f"set apiKeys or listen on {LOCALHOST}" in gate.output()
+        assert f"set apiKeys or keys, or listen on {LOCALHOST}" in gate.output()
     port = free_port()
     with serve(tmp_path, ONE_MODEL, "--listen", f"{LOCALHOST}:{port}", port=port) as gate:
         wait_until(lambda: "serving" in gate.output(), 5, message="the start-up log")
         assert EXPOSED not in gate.output()
 
 
-def test_listening_beyond_loopback_with_api_keys_does_not_warn(tmp_path: Path) -> None:
-    """With apiKeys set, 0.0.0.0 is a deliberate, protected exposure: no warning."""
+@pytest.mark.parametrize(
+    "keys", ["apiKeys: [sk-test-key]\n", "keys:\n  - {key: sk-test-key, name: app}\n"]
+)
+def test_listening_beyond_loopback_with_api_keys_does_not_warn(tmp_path: Path, keys: str) -> None:
+    """With apiKeys or keys set, 0.0.0.0 is a deliberate, protected exposure: no warning."""
     port = free_port()
-    config = ONE_MODEL + "apiKeys: [sk-test-key]\n"
+    config = ONE_MODEL + keys
     with serve(tmp_path, config, "--listen", f"0.0.0.0:{port}", port=port) as gate:
         wait_until(lambda: "serving" in gate.output(), 5, message="the start-up log")
-        assert "without apiKeys" not in gate.output()
+        assert "without API keys" not in gate.output()
 
 
 def test_demo_runs_from_the_installed_command_without_an_activated_venv(tmp_path: Path) -> None:

@@ -107,14 +107,19 @@ def test_logs_show_model_output_and_stream_live() -> None:
 
 
 def test_cors_preflight_and_upstream_slash_redirect() -> None:
-    """OPTIONS gets a permissive 204 echoing only well-formed header names; /upstream/{model}
-    redirects to its trailing-slash form (308 for POST keeps the body)."""
-    with start_swapgate(CONFIG) as gate:
+    """With `cors.allowOrigins: ["*"]` (llama-swap's open CORS) OPTIONS gets a 204 allowing
+    any origin and echoing only well-formed header names; /upstream/{model} redirects to its
+    trailing-slash form (308 for POST keeps the body)."""
+    with start_swapgate("cors:\n  allowOrigins: ['*']\n" + CONFIG) as gate:
         conn = http.client.HTTPConnection(LOCALHOST, gate.port, timeout=10)
         conn.request(
             "OPTIONS",
             "/v1/chat/completions",
-            headers={"Access-Control-Request-Headers": "content-type, x-foo, bad header"},
+            headers={
+                "Origin": "http://app.example",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type, x-foo, bad header",
+            },
         )
         response = conn.getresponse()
         response.read()

@@ -295,7 +295,7 @@ def test_models_retrieve_by_id_alias_and_unlisted_name() -> None:
 
 
 ACCESS = re.compile(
-    r"swapgate\.access: (?P<method>\S+) (?P<path>\S+) model=(?P<model>\S+) "
+    r"swapgate\.access: (?P<method>\S+) (?P<path>\S+) key=(?P<key>\S+) model=(?P<model>\S+) "
     r"backend=(?P<backend>\S+) route=(?P<route>\S+) status=(?P<status>\d+) "
     r"ttfb_ms=(?P<ttfb>[\d.]+) duration_ms=(?P<duration>[\d.]+) bytes=(?P<bytes>\d+)$",
     re.MULTILINE,

@@ -19,11 +19,12 @@ from swapgate.proxy.web.access import (
     Scope,
     Send,
     disable,
+    note_key,
     note_model,
 )
 
 LINE = re.compile(
-    r"(?P<method>\S+) (?P<path>\S+) model=(?P<model>\S+) backend=(?P<backend>\S+) "
+    r"(?P<method>\S+) (?P<path>\S+) key=(?P<key>\S+) model=(?P<model>\S+) backend=(?P<backend>\S+) "
     r"route=(?P<route>\S+) status=(?P<status>\S+) ttfb_ms=(?P<ttfb>\S+) "
     r"duration_ms=(?P<duration>\S+) bytes=(?P<bytes>\d+)(?P<incomplete> incomplete)?$"
 )
@@ -100,8 +101,23 @@ def test_one_line_per_request_with_every_field(access_log: pytest.LogCaptureFixt
         "ab/variant-a",
     )
     assert (fields["status"], fields["bytes"], fields["incomplete"]) == ("200", "19", None)
+    assert fields["key"] == "-"
     assert 5 <= float(fields["ttfb"]) <= float(fields["duration"])
     assert float(fields["duration"]) >= 15
+
+
+def test_the_key_name_is_logged(access_log: pytest.LogCaptureFixture) -> None:
+    """note_key puts the API key's name on the line."""
+    inner = streaming_app([b"x"])
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        note_key(Holder(scope), "alice")
+        await inner(scope, receive, send)
+
+    run(AccessLog(app), http_scope())
+    fields = LINE.fullmatch(access_log.records[0].getMessage())
+    assert fields is not None
+    assert fields["key"] == "alice"
 
 
 def test_aborted_response_is_logged_as_incomplete(access_log: pytest.LogCaptureFixture) -> None:
@@ -123,7 +139,7 @@ def test_plain_requests_show_dashes(access_log: pytest.LogCaptureFixture) -> Non
 
     run(AccessLog(app), {"type": "http", "method": "GET", "path": "/a b\nc"})
     message = access_log.records[0].getMessage()
-    assert message.startswith('GET "/a b\\nc" model=- backend=- route=- status=404 ')
+    assert message.startswith('GET "/a b\\nc" key=- model=- backend=- route=- status=404 ')
     assert message.endswith(" bytes=4")
     assert "\n" not in message
 

@@ -146,6 +146,15 @@ def test_request_headers_drop_connection_named_ones() -> None:
     assert upstream_request_headers(request) == [("x-keep", "k")]
 
 
+def test_request_headers_drop_the_key_headers_unless_kept() -> None:
+    """keep_key=False (keys configured, no forwardApiKey) drops Authorization and x-api-key."""
+    raw = [(b"Authorization", b"Bearer sk-x"), (b"x-api-key", b"sk-x"), (b"x-keep", b"k")]
+    request = Request("POST", b"/x", [])
+    request.scope = {"headers": raw}  # type: ignore[typeddict-item]  # only the headers are read
+    assert upstream_request_headers(request, keep_key=False) == [("x-keep", "k")]
+    assert len(upstream_request_headers(request)) == 3
+
+
 # ---- settings --------------------------------------------------------------------------------
 
 
