@@ -14,16 +14,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import atexit
-import errno
 import gc
-import ipaddress
 import logging
 import os
-import signal
 import socket
 import sys
 import sysconfig
 from collections.abc import MutableMapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import uvloop
@@ -32,23 +30,30 @@ from swapgate.proxy import __version__
 from swapgate.proxy.config import load_config
 from swapgate.proxy.config.__main__ import run_config_command
 from swapgate.proxy.config.model import Config, RouterKind
+from swapgate.proxy.config.watch import ConfigSources
 from swapgate.proxy.errors import ConfigError
+from swapgate.proxy.listener import (
+    BACKLOG,
+    ClientLimits,
+    Tls,
+    client_limits,
+    exposure_warning,
+    format_address,
+    listen_error,
+    open_listener,
+    tls_problem,
+)
 from swapgate.proxy.loghub import LogHub
-from swapgate.proxy.logsink import LogSink, StderrWriter
+from swapgate.proxy.logsink import setup_logging
+from swapgate.proxy.stopper import Stopper
 
 if TYPE_CHECKING:  # both imported when serving only: --check stays light
     from granian.server.embed import Server
 
-    from swapgate.proxy.web.gateway import Gateway
 
 log = logging.getLogger("swapgate")
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
-BACKLOG = 2048
-# How long Granian may take to close its connections once the model servers are stopped (a
-# client holding /logs/stream or /api/events open keeps it waiting): then swapgate exits.
-GRANIAN_STOP_S = 3.0
-SIGHUP_MESSAGE = "SIGHUP: config reload is not supported yet; ignoring"
 _GC_THRESHOLDS = (50_000, 20, 20)
 _LOG_LEVELS = {
     "debug": logging.DEBUG,
@@ -63,7 +68,8 @@ subcommands:
 
 signals: SIGINT/SIGTERM drain for up to shutdownTimeout seconds, then end what still runs,
 stop every model server and exit 0; a second SIGINT/SIGTERM kills the model servers and
-exits at once with 128 + the signal number (130, 143); SIGHUP is logged and ignored.
+exits at once with 128 + the signal number (130, 143); SIGHUP reloads the config (as
+POST /api/config/reload and --watch-config do).
 """
 
 
@@ -84,7 +90,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help=f"address to serve on (default {DEFAULT_LISTEN}; 0.0.0.0:PORT exposes it)",
     )
+    parser.add_argument(
+        "--tls-cert-file", metavar="PATH", help="serve HTTPS with this PEM certificate (chain)"
+    )
+    parser.add_argument(
+        "--tls-key-file", metavar="PATH", help="the PEM private key of --tls-cert-file"
+    )
     parser.add_argument("--log-level", choices=sorted(_LOG_LEVELS), help="overrides logLevel")
+    parser.add_argument(
+        "--watch-config",
+        action="store_true",
+        help="reload the config when --config or a file of --config-dir changes",
+    )
     parser.add_argument("--check", action="store_true", help="validate the config and exit")
     parser.add_argument(
         "--print-config", action="store_true", help="print the effective config as JSON"
@@ -134,6 +151,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"swapgate: --listen: {exc}", file=sys.stderr)
         return 2
+    tls = tls_problem(args.tls_cert_file, args.tls_key_file)
+    if tls:
+        print(f"swapgate: {tls}", file=sys.stderr)
+        return 2
     problem = placement_problem(loaded.config)
     if problem:
         print(f"swapgate: {problem}", file=sys.stderr)
@@ -148,7 +169,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from swapgate.proxy.web.access import disable as disable_access_log
 
         disable_access_log()
-    return uvloop.run(serve(loaded.config, listener, level, shown=format_address(host, port)))
+    tls_files = Tls(args.tls_cert_file, args.tls_key_file) if args.tls_cert_file else None
+    shown = format_address(host, port)
+    sources = ConfigSources(args.config, args.config_dir, watch=args.watch_config)
+    return uvloop.run(
+        serve(loaded.config, listener, level, shown=shown, tls=tls_files, sources=sources)
+    )
 
 
 def add_scripts_dir_to_path(environ: MutableMapping[str, str]) -> None:
@@ -208,61 +234,10 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port_text)
 
 
-def format_address(host: str, port: int) -> str:
-    """host:port as a user writes it: IPv6 hosts in brackets."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+# ---- Granian ------------------------------------------------------------------------------
 
 
-# ---- the listening socket ---------------------------------------------------------------
-
-
-def open_listener(host: str, port: int, backlog: int = BACKLOG) -> socket.socket:
-    """A TCP socket listening on host:port, bound without SO_REUSEPORT.
-
-    Without SO_REUSEPORT the kernel refuses a second bind (EADDRINUSE) while this socket is
-    open, so exactly one process owns the address; binding and listening here, before
-    anything is started, leaves no window between a check and the bind. SO_REUSEADDR only
-    lets a restart bind over connections of the previous run still in TIME_WAIT.
-    """
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as Granian's own socket
-        sock.bind(address)
-        sock.listen(backlog)
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
-def listen_error(host: str, port: int, exc: OSError) -> str:
-    """What to tell the user when the address cannot be bound."""
-    shown = format_address(host, port)
-    if exc.errno == errno.EADDRINUSE:
-        return f"{shown} is already in use (another swapgate?)"
-    if isinstance(exc, socket.gaierror):
-        return f"cannot listen on {shown}: cannot resolve {host!r} ({exc.strerror})"
-    return f"cannot listen on {shown}: {exc.strerror or exc}"
-
-
-def exposure_warning(listener: socket.socket, shown: str, config: Config) -> str | None:
-    """The warning for a listener reachable beyond this machine with no apiKeys, if any."""
-    if config.api_keys:
-        return None
-    ip = ipaddress.ip_address(listener.getsockname()[0].split("%")[0])
-    if ip.is_loopback or (ip.version == 6 and (ip.ipv4_mapped or ip).is_loopback):
-        return None
-    return (
-        f"listening on {shown} without apiKeys: anyone who can reach this port can use and "
-        "unload every model — set apiKeys or listen on 127.0.0.1"
-    )
-
-
-def _embedded_server(app: Any, listener: socket.socket, level: int) -> Server:
+def _embedded_server(app: Any, listener: socket.socket, level: int, limits: ClientLimits) -> Server:
     """Granian's embedded server, serving on `listener` instead of a socket of its own.
 
     Granian (2.8, Linux) builds each worker's socket with SO_REUSEPORT and has no option to
@@ -271,7 +246,8 @@ def _embedded_server(app: Any, listener: socket.socket, level: int) -> Server:
     counts listening sockets catches a Granian that changes it.
     """
     from granian._granian import SocketHolder
-    from granian.constants import HTTPModes, Interfaces
+    from granian.constants import HTTPModes, Interfaces, SSLProtocols
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
     from granian.server.embed import Server
 
@@ -287,6 +263,7 @@ def _embedded_server(app: Any, listener: socket.socket, level: int) -> Server:
             self._shd = SocketHolder(fd, False, BACKLOG)  # type: ignore[call-arg,assignment]
             self._sfd = fd  # type: ignore[assignment]
 
+    tls = limits.tls
     return OwnSocketServer(
         app,
         address=host,
@@ -294,6 +271,20 @@ def _embedded_server(app: Any, listener: socket.socket, level: int) -> Server:
         interface=Interfaces.ASGI,
         http=HTTPModes.http1,
         backlog=BACKLOG,
+        # Granian's backpressure is the number of connections it holds at once (one worker);
+        # by default it is the backlog, 2048 at most, which idle keep-alives can fill.
+        backpressure=limits.max_connections,
+        http1_settings=HTTP1Settings(
+            # hyper starts this on connect and again after each response: it bounds a slow
+            # request head and an idle keep-alive connection alike.
+            header_read_timeout=max(1, round(limits.connections.header_timeout_s * 1000)),
+            keep_alive=limits.connections.keep_alive,
+            max_buffer_size=HTTP1Settings.max_buffer_size,
+            pipeline_flush=False,
+        ),
+        ssl_cert=Path(tls.cert) if tls else None,
+        ssl_key=Path(tls.key) if tls else None,
+        ssl_protocol_min=SSLProtocols.tls12,  # TLS 1.2 clients still exist; both are safe
         # Granian warns that embedded mode is experimental on every start; only its errors
         # matter to users (its debug output still shows with --log-level debug).
         log_level=LogLevels.error if level > logging.DEBUG else LogLevels.debug,
@@ -301,91 +292,49 @@ def _embedded_server(app: Any, listener: socket.socket, level: int) -> Server:
     )
 
 
-# ---- logging ----------------------------------------------------------------------------
-
-
-def _setup_logging(hub: LogHub, level: int) -> None:
-    root = logging.getLogger("swapgate")
-    root.setLevel(level)
-    # Formatted once; stderr written from a thread, so a blocked stderr never stalls serving.
-    root.handlers[:] = [LogSink(hub, StderrWriter(sys.stderr))]
-    root.propagate = False
-
-
 # ---- serving and stopping ---------------------------------------------------------------
 
 
-class _Stopper:
-    """Turns signals into a bounded stop.
-
-    First SIGINT/SIGTERM: refuse new work, let in-flight requests run for up to
-    shutdownTimeout, then stop every model server (which ends the streams still running:
-    their upstream connections drop and each SSE stream gets an error event), then stop
-    Granian. If Granian has not returned GRANIAN_STOP_S later, exit 0 without it (the model
-    servers are already stopped). A second SIGINT/SIGTERM: SIGKILL every model server and
-    exit at once with 128 + the signal number. SIGHUP: logged and ignored.
-    """
-
-    def __init__(self, gateway: Gateway, server: Server, shutdown_timeout_s: float) -> None:
-        self._gateway = gateway
-        self._server = server
-        self._timeout_s = shutdown_timeout_s
-        self._task: asyncio.Task[None] | None = None
-
-    def install(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Handle SIGINT, SIGTERM and SIGHUP on `loop` from now on."""
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self.on_signal, sig)
-        loop.add_signal_handler(signal.SIGHUP, log.warning, SIGHUP_MESSAGE)
-
-    def on_signal(self, sig: signal.Signals) -> None:
-        """The first SIGINT/SIGTERM starts the stop; a second one exits now."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._stop())
-            return
-        log.warning("second %s: killing every model server and exiting now", sig.name)
-        self._exit_now(128 + sig.value)
-
-    async def _stop(self) -> None:
-        pool = self._gateway.pool
-        log.info("stopping: draining in-flight requests (up to %gs)", self._timeout_s)
-        await self._gateway.drain(self._timeout_s)
-        if pool.in_flight():
-            log.warning("ending %d requests: stopping the model servers they use", pool.in_flight())
-        # Stopping the servers now, before Granian, is what bounds the stop: Granian's own
-        # close waits for every response to end, however long a stream would still run.
-        await pool.shutdown(0.0)
-        self._server.stop()  # type: ignore[no-untyped-call]
-        await asyncio.sleep(GRANIAN_STOP_S)  # cancelled when serve() returns first
-        log.warning("connections still open %gs after the models stopped; exiting", GRANIAN_STOP_S)
-        self._exit_now(0)
-
-    def _exit_now(self, code: int) -> None:
-        self._gateway.pool.kill_all_now()  # os._exit: unwinding would wait for Granian
-        logging.shutdown()
-        sys.stderr.flush()
-        os._exit(code)
-
-
-async def serve(config: Config, listener: socket.socket, level: int, *, shown: str) -> int:
-    """Serve on `listener` until SIGINT/SIGTERM (see _Stopper); returns the exit status."""
+async def serve(
+    config: Config,
+    listener: socket.socket,
+    level: int,
+    *,
+    shown: str,
+    tls: Tls | None = None,
+    sources: ConfigSources | None = None,
+) -> int:
+    """Serve on `listener` until SIGINT/SIGTERM (see stopper.py); returns the exit status."""
     from swapgate.proxy.web.app import build_app
+    from swapgate.proxy.web.bodybudget import BodyBudget
+    from swapgate.proxy.web.bodyscope import BodyScope
 
     hub = LogHub()
-    _setup_logging(hub, level)
-    app, gateway = build_app(config, hub)
+    setup_logging(hub, level)
+    app, gateway = build_app(config, hub, listen=shown, bound=listener.getsockname()[0])
     atexit.register(gateway.pool.kill_all_now)  # last resort if we leave by another path
-    server = _embedded_server(app, listener, level)
+    if sources is not None:
+        gateway.enable_reload(sources)
+    limits = client_limits(config, tls)
+    budgeted = BodyScope(app, BodyBudget(config.max_buffered_request_bytes))
+    server = _embedded_server(budgeted, listener, level, limits)
     # The request path allocates little that forms cycles: collect the young generation less
     # often (it costs several percent of CPU under load), and keep startup objects out of it.
     gc.collect()
     gc.freeze()
     gc.set_threshold(*_GC_THRESHOLDS)
-    _Stopper(gateway, server, config.shutdown_timeout_s).install(asyncio.get_running_loop())
+    Stopper(gateway, server, config.shutdown_timeout_s).install(asyncio.get_running_loop())
     warning = exposure_warning(listener, shown, config)
     if warning:
         log.warning("%s", warning)
-    log.info("swapgate %s serving %d models on http://%s", __version__, len(config.models), shown)
+    log.info(
+        "swapgate %s serving %d models on %s://%s (at most %d client connections)",
+        __version__,
+        len(config.models),
+        "https" if tls else "http",
+        shown,
+        limits.max_connections,
+    )
     try:
         await server.serve()
     finally:

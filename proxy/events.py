@@ -1,8 +1,8 @@
 """Typed records of what the lifecycle did, and the bus that hands them to subscribers.
 
-Every state change, queue change, swap and memory figure is published here once; logging,
-`GET /api/events`, loading progress and (later) metrics and the dashboard subscribe instead of
-polling. Stdlib only (plus the state enum); publishing never awaits and never raises into the
+Every state change, queue change, swap, memory figure and config reload is published here
+once; logging, `GET /api/events`, loading progress and (later) metrics and the dashboard
+subscribe instead of polling. Stdlib only (plus the state enum); publishing never awaits and never raises into the
 publisher.
 """
 
@@ -33,6 +33,7 @@ class Cause(enum.StrEnum):
     UNLOAD = "unload"
     TTL = "ttl"
     SHUTDOWN = "shutdown"
+    RELOAD = "reload"  # the config was reloaded and changed or removed this model
     STOPPED = "stopped"
 
 
@@ -92,7 +93,22 @@ class MemoryFigure:
     kind: str = field(default="memory", init=False)
 
 
-Event = StateChanged | QueueChanged | SwapStarted | SwapFinished | MemoryFigure
+@dataclass(frozen=True, slots=True)
+class ConfigReloaded:
+    """A reload ended: `outcome` is applied, unchanged or failed; `problems` are the issues
+    in `--check` format (errors first when it failed), the id tuples what it did."""
+
+    outcome: str
+    trigger: str  # api | SIGHUP | watch
+    at: float
+    problems: tuple[str, ...] = ()
+    added: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    kind: str = field(default="config_reloaded", init=False)
+
+
+Event = StateChanged | QueueChanged | SwapStarted | SwapFinished | MemoryFigure | ConfigReloaded
 _QUEUE_BOUND = 1024  # a subscriber that falls this far behind loses its oldest events
 
 

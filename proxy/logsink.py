@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import sys
 import threading
 import time
 from typing import TextIO
@@ -108,3 +109,11 @@ class LogSink(logging.Handler):
         """Write out what is queued; the sink keeps working (see StderrWriter.flush)."""
         self._writer.flush()
         super().close()
+
+
+def setup_logging(hub: LogHub, level: int) -> None:
+    """swapgate's loggers at `level`, through one LogSink into `hub` and stderr."""
+    root = logging.getLogger("swapgate")
+    root.setLevel(level)
+    root.handlers[:] = [LogSink(hub, StderrWriter(sys.stderr))]
+    root.propagate = False

@@ -59,6 +59,7 @@ CONFINED = [
     ("yaml", ("proxy/config/",)),
     ("granian", ("proxy/cli.py",)),
     ("blacksheep", ("proxy/web/",)),
+    ("watchfiles", ("proxy/config/watch.py",)),
 ]
 FORBIDDEN = [
     ("proxy", ("router/", "bench/")),

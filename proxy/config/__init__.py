@@ -55,18 +55,23 @@ class CheckResult:
 
 
 def check_config(
-    config_path: str | None, config_dir: str | None = None, environ: Mapping[str, str] | None = None
+    config_path: str | None,
+    config_dir: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    kept_ports: Mapping[str, int] | None = None,
 ) -> CheckResult:
     """Read, merge, expand and check the config, collecting every error and warning.
 
     Only a source that cannot be read or parsed stops the walk; an unset `${env.NAME}` is
     reported and read as empty, and nothing that follows from it is reported again.
+    `kept_ports` (a reload) keeps each model's previous port (see `diff.kept_ports`).
     """
     source = Path(config_path).name if config_path else (config_dir or "config")
     out = Collector(default_file=source)
     doc = load_sources(config_path, config_dir, os.environ if environ is None else environ, out)
     out.lines = doc.lines
-    config = None if out.broken else build_config(doc.data, source, out)
+    config = None if out.broken else build_config(doc.data, source, out, kept_ports)
     errors = out.sorted_errors()
     if config is None and not errors:  # pragma: no cover - broken always records an error
         errors = [Issue("", "the config could not be read", None, source)]

@@ -5,6 +5,9 @@ swapgate's own top-level keys (not in llama-swap):
   shutdownTimeout       seconds to drain on shutdown before killing servers (>= 0, default 10)
   rewriteResponseModel  answer with the model name the client asked for (bool, default false)
   routes                request routing rules, kept raw here and compiled by the router layer
+  keys                  named API keys with scopes, models and limits (keys.py)
+  allowedHosts, cors    which Host names and which other origins may reach it (security.py)
+  maxBufferedRequestBytes, connections   client limits and timeouts (connections.py)
 and per model `maxConnections` (pooled upstream connections, int >= 1, default 4).
 """
 
@@ -14,8 +17,10 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from swapgate.proxy.config import sections, selection
+from swapgate.proxy.config.connections import read_buffered_bytes, read_connections
 from swapgate.proxy.config.hints import FOREIGN_TOP, closest_key
 from swapgate.proxy.config.issues import Collector, Path, fmt_path, parse_path
+from swapgate.proxy.config.keys import client_names, read_keys
 from swapgate.proxy.config.load import go_str
 from swapgate.proxy.config.macros import expand, leftover_macros, parse_macros, resolve_chain
 from swapgate.proxy.config.model import DEFAULT_MAX_REQUEST_BYTES, Config, JSONValue, ModelSpec
@@ -23,6 +28,7 @@ from swapgate.proxy.config.models import KNOWN_KEYS as MODEL_KEYS
 from swapgate.proxy.config.models import ModelDefaults, build_models
 from swapgate.proxy.config.routes import parse_routes
 from swapgate.proxy.config.scheduling import read_scheduling
+from swapgate.proxy.config.security import read_browser_access
 from swapgate.proxy.config.selection import matrix_sets
 from swapgate.proxy.config.validate import (
     LogLevel,
@@ -41,7 +47,8 @@ CORE_KEYS = (
     "healthCheckTimeout", "logLevel", "startPort", "globalTTL", "unloadTimeout",
     "includeAliasesInList", "sendLoadingState", "macros", "models",
     "maxRequestBytes", "shutdownTimeout", "rewriteResponseModel", "routes",
-    "queueTimeout", "drainTimeout",
+    "queueTimeout", "drainTimeout", "maxBufferedRequestBytes", "connections",
+    "allowedHosts", "cors", "keys",
 )  # fmt: skip
 # llama-swap sections swapgate acts on (groups, matrix, routing: the scheduler and placement;
 # hooks: preload; apiKeys: auth).
@@ -65,8 +72,14 @@ NO_MODELS = (
 )
 
 
-def build_config(data: dict[str, object], source: str, out: Collector) -> Config:
-    """Check everything, collecting issues in `out`; the result is only valid without errors."""
+def build_config(
+    data: dict[str, object],
+    source: str,
+    out: Collector,
+    kept_ports: Mapping[str, int] | None = None,
+) -> Config:
+    """Check everything, collecting issues in `out`; the result is only valid without errors.
+    `kept_ports`: the ports models had before a reload (see build_models)."""
     top_keys = (*CORE_KEYS, *ACTED_ON_KEYS, *LATER_KEYS)
     elsewhere = dict.fromkeys(MODEL_KEYS, "model level (models.<id>)")
     warn_unknown(out, (), data, top_keys, foreign=FOREIGN_TOP, elsewhere=elsewhere)
@@ -102,7 +115,9 @@ def build_config(data: dict[str, object], source: str, out: Collector) -> Config
         ),
         health_check_timeout_s=health,
     )
-    models = build_models(data.get("models"), declared, start_port, defaults, out, top_keys)
+    models = build_models(
+        data.get("models"), declared, start_port, defaults, out, top_keys, kept_ports
+    )
     if data.get("models") in (None, {}):
         out.warn(("models",), NO_MODELS)
     alias_index = _alias_index(models, out)
@@ -112,6 +127,9 @@ def build_config(data: dict[str, object], source: str, out: Collector) -> Config
         out, ("rewriteResponseModel",), top.get("rewriteResponseModel"), False
     )
     routes = _routes(top.get("routes"), models, alias_index, rewrite_default, out)
+    max_request_bytes = read_int(
+        out, ("maxRequestBytes",), top.get("maxRequestBytes"), DEFAULT_MAX_REQUEST_BYTES, 1, "bytes"
+    )
     return Config(
         source=source,
         health_check_timeout_s=float(health),
@@ -125,22 +143,24 @@ def build_config(data: dict[str, object], source: str, out: Collector) -> Config
             out, ("includeAliasesInList",), top.get("includeAliasesInList"), False
         ),
         send_loading_state=defaults.send_loading_state,
-        max_request_bytes=read_int(
-            out,
-            ("maxRequestBytes",),
-            top.get("maxRequestBytes"),
-            DEFAULT_MAX_REQUEST_BYTES,
-            1,
-            "bytes",
-        ),
+        max_request_bytes=max_request_bytes,
+        max_buffered_request_bytes=read_buffered_bytes(top, max_request_bytes, out),
+        connections=read_connections(top, out),
         shutdown_timeout_s=float(
             read_int(out, ("shutdownTimeout",), top.get("shutdownTimeout"), 10, 0, "seconds")
         ),
         rewrite_response_model=rewrite_default,
         routes=tuple(routes),
         api_keys=_api_keys(raw.get("apiKeys")),
+        keys=read_keys(
+            top.get("keys"),
+            _api_keys(raw.get("apiKeys")),
+            client_names(models, alias_index, routes),
+            out,
+        ),
         preload=_preload(raw.get("hooks")),
         scheduling=read_scheduling(top, set(models), out),
+        browser=read_browser_access(top, out),
         macros=tuple(
             (name, str(value) if isinstance(value, str) else to_str(value))
             for name, value in macros

@@ -14,12 +14,18 @@ from typing import TYPE_CHECKING
 from swapgate.router import Rule
 
 if TYPE_CHECKING:
+    from swapgate.proxy.config.keys import KeySpec
     from swapgate.proxy.config.matrix import MatrixProgram
 
 DEFAULT_START_PORT = 5800
 DEFAULT_HEALTH_CHECK_TIMEOUT_S = 120.0
 DEFAULT_UNLOAD_TIMEOUT_S = 10.0
 DEFAULT_MAX_REQUEST_BYTES = 100 * 1024 * 1024
+DEFAULT_MAX_BUFFERED_REQUEST_BYTES = 256 * 1024 * 1024
+DEFAULT_CONNECTION_LIMIT = 8192
+DEFAULT_HEADER_TIMEOUT_S = 30.0
+DEFAULT_BODY_IDLE_TIMEOUT_S = 30.0
+DEFAULT_BODY_TIMEOUT_S = 300.0
 DEFAULT_MAX_CONNECTIONS = 4
 DEFAULT_SHUTDOWN_TIMEOUT_S = 10.0
 DEFAULT_QUEUE_TIMEOUT_S = 600.0
@@ -72,6 +78,7 @@ class ModelSpec:
     metadata: Mapping[str, JSONValue] = field(default_factory=_empty_mapping)
     concurrency_limit: int = 0  # 0 = unlimited
     max_connections: int = DEFAULT_MAX_CONNECTIONS  # pooled upstream connections (swapgate)
+    forward_api_key: bool = False  # swapgate: pass the client's key headers to the server
     vram_mib: int | None = None  # configured GPU memory figure; None: estimate or measure
     queue_timeout_s: float | None = None  # None: the top-level queueTimeout; 0 = no bound
     drain_timeout_s: float | None = None  # None: the top-level drainTimeout; 0 = no bound
@@ -122,6 +129,27 @@ class Scheduling:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Connections:
+    """`connections`: how many clients may connect and how long each may take to send."""
+
+    limit: int | None = None  # None: DEFAULT_CONNECTION_LIMIT, less if open files are fewer
+    header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S  # also the idle keep-alive timeout
+    body_idle_timeout_s: float = DEFAULT_BODY_IDLE_TIMEOUT_S  # 0 = no bound
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S  # 0 = no bound
+    keep_alive: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BrowserAccess:
+    """`allowedHosts` and `cors.allowOrigins` (swapgate only): which Host names and which
+    other origins' pages may reach swapgate. Normalised: lower case, `.suffix` entries kept,
+    `"*"` alone means any."""
+
+    allowed_hosts: tuple[str, ...] = ()  # beyond loopback names and the listen address
+    allow_origins: tuple[str, ...] = ()  # "scheme://host[:port]", default ports dropped
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     """The whole effective config. `raw_sections` keeps sections handled elsewhere (groups,
     hooks, routes, ...) as plain data so --print-config can show them."""
@@ -135,6 +163,8 @@ class Config:
     include_aliases_in_list: bool = False
     send_loading_state: bool = False
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    max_buffered_request_bytes: int = DEFAULT_MAX_BUFFERED_REQUEST_BYTES  # all bodies at once
+    connections: Connections = field(default_factory=Connections)
     shutdown_timeout_s: float = DEFAULT_SHUTDOWN_TIMEOUT_S
     rewrite_response_model: bool = False  # swapgate: answer with the requested model name
     macros: tuple[tuple[str, str], ...] = ()
@@ -143,8 +173,10 @@ class Config:
     raw_sections: Mapping[str, JSONValue] = field(default_factory=_empty_mapping)
     routes: tuple[Rule, ...] = ()  # validated `routes` rules, compiled by the HTTP layer
     api_keys: tuple[str, ...] = ()  # non-empty: every endpoint but /health needs one of them
+    keys: tuple[KeySpec, ...] = ()  # swapgate's named, scoped keys (config/keys.py)
     preload: tuple[str, ...] = ()  # model ids started in the background at startup
     scheduling: Scheduling = field(default_factory=Scheduling)
+    browser: BrowserAccess = field(default_factory=BrowserAccess)
 
     def queue_timeout_s(self, model: ModelSpec) -> float:
         value = model.queue_timeout_s

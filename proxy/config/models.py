@@ -50,7 +50,7 @@ EXPANDED_KEYS = (
     "cmd", "cmdStop", "proxy", "aliases", "env", "checkEndpoint", "ttl", "unloadTimeout",
     "unlisted", "useModelName", "name", "description", "metadata", "concurrencyLimit",
     "filters", "sendLoadingState", "capabilities", "timeouts", "compat", "maxConnections",
-    "vram", "queueTimeout", "drainTimeout",
+    "vram", "queueTimeout", "drainTimeout", "forwardApiKey",
 )  # fmt: skip
 KNOWN_KEYS = (*EXPANDED_KEYS, "macros")
 COMFYUI_ID = "comfyui_auto"  # llama-swap's built-in ComfyUI model id
@@ -74,20 +74,28 @@ def build_models(
     defaults: ModelDefaults,
     out: Collector,
     top_level_keys: Iterable[str] = (),
+    kept_ports: Mapping[str, int] | None = None,
 ) -> dict[str, ModelSpec]:
     """Every model of the `models:` section, in sorted id order (the port order).
 
     `top_level_keys` lets an unknown model key that belongs at the top level say so.
+    `kept_ports` (on reload) gives models their previous port; the others take the next
+    ports from `start_port` that none of those holds.
     """
     section = read_map(out, ("models",), raw)
     specs: dict[str, ModelSpec] = {}
+    kept = kept_ports or {}
+    taken = set(kept.values())
     next_port = start_port
     elsewhere = dict.fromkeys(top_level_keys, "top level")
     for model_id in sorted(section):
-        spec = _build_one(model_id, section[model_id], macros, next_port, defaults, out, elsewhere)
+        while model_id not in kept and next_port in taken:
+            next_port += 1
+        port = kept.get(model_id, next_port)
+        spec = _build_one(model_id, section[model_id], macros, port, defaults, out, elsewhere)
         if spec is not None:
             specs[model_id] = spec
-            next_port += spec.port is not None
+            next_port += spec.port is not None and model_id not in kept
             warn_parallelism(spec, out)
     return specs
 
@@ -251,6 +259,7 @@ def _spec(
             out, (*path, "maxConnections"), tree.get("maxConnections"), DEFAULT_MAX_CONNECTIONS, 1
         ),
         vram_mib=_optional_int(out, (*path, "vram"), tree.get("vram"), 1, "MiB"),
+        forward_api_key=read_bool(out, (*path, "forwardApiKey"), tree.get("forwardApiKey"), False),
         queue_timeout_s=_optional_s(out, (*path, "queueTimeout"), tree.get("queueTimeout")),
         drain_timeout_s=_optional_s(out, (*path, "drainTimeout"), tree.get("drainTimeout")),
         send_loading_state=raw.get("sendLoadingState") is True,

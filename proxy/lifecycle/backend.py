@@ -12,17 +12,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-
-import aiohttp
 
 from swapgate.proxy.config.model import ModelSpec
 from swapgate.proxy.errors import BackendStartFailed, ConcurrencyLimited, Unavailable
 from swapgate.proxy.events import Cause, StateChanged
 from swapgate.proxy.lifecycle.backoff import Backoff, StartFailure
-from swapgate.proxy.lifecycle.child import ChildProcess, split_command
+from swapgate.proxy.lifecycle.child import ChildProcess
+from swapgate.proxy.lifecycle.commands import (
+    external_down,
+    health_url,
+    port_taken,
+    start_argv,
+    stop_argv,
+    tail_text,
+)
+from swapgate.proxy.lifecycle.env import BackendEnv
 from swapgate.proxy.lifecycle.health import HealthTimeout, probe_reachable, wait_healthy
 from swapgate.proxy.lifecycle.lease import Lease
 from swapgate.proxy.lifecycle.readiness import ListenerGuard
@@ -32,20 +36,6 @@ log = logging.getLogger("swapgate.backend")
 
 _S = BackendState
 _LOG_TAIL_LINES = 20
-
-
-@dataclass(frozen=True, slots=True)
-class BackendEnv:
-    """What a backend borrows from its owner: clock, ports, output and event sinks."""
-
-    health_session: aiohttp.ClientSession
-    allocate_port: Callable[[str, int], int]  # (model, preferred port) -> a free port
-    release_port: Callable[[str], None]
-    on_output: Callable[[str, str], None]  # (model id, line)
-    on_event: Callable[[StateChanged], None]
-    on_idle: Callable[[str], None]  # the last lease of a model was released
-    health_timeout_s: float
-    clock: Callable[[], float] = time.monotonic
 
 
 class Backend:
@@ -72,6 +62,7 @@ class Backend:
         self._idle.set()
         self._cut_drain = asyncio.Event()  # set: stop waiting for in-flight requests
         self._cut_timer: asyncio.TimerHandle | None = None
+        self._next: tuple[ModelSpec, BackendEnv] | None = None  # taken once stopped (reload)
 
     def __repr__(self) -> str:
         return (
@@ -193,11 +184,7 @@ class Backend:
         if self.spec.external:
             url = self._health_url()
             if url is not None and not await probe_reachable(self._env.health_session, url):
-                msg = (
-                    f"model {self.spec.id!r} is external (no cmd) and {url} does not answer "
-                    "200 — start that server, or check models." + self.spec.id + ".proxy"
-                )
-                raise BackendStartFailed(msg)
+                raise BackendStartFailed(external_down(self.spec.id, url))
             return None
         child = await self._spawn()
         self._child = child
@@ -205,8 +192,7 @@ class Backend:
         return child
 
     def _health_url(self) -> str | None:
-        check = self.spec.check_endpoint
-        return None if check is None else self.url.rstrip("/") + "/" + check.lstrip("/")
+        return health_url(self.url, self.spec.check_endpoint)
 
     async def _spawn(self) -> ChildProcess:
         spec = self.spec
@@ -216,14 +202,7 @@ class Backend:
             msg = f"model {spec.id!r}: no free port to start on: {exc}"
             raise BackendStartFailed(msg) from exc
         self.cmd, self.url = spec.with_port(self.port)
-        try:
-            argv = split_command(self.cmd)
-        except ValueError as exc:
-            msg = f"model {spec.id!r}: cannot parse cmd: {exc}"
-            raise BackendStartFailed(msg) from exc
-        if not argv:
-            msg = f"model {spec.id!r}: cmd is empty"
-            raise BackendStartFailed(msg)
+        argv = start_argv(spec.id, self.cmd)
         self._guard = ListenerGuard(self.url)
         try:
             return await ChildProcess.spawn(argv, dict(spec.env), self._on_line)
@@ -255,12 +234,7 @@ class Backend:
             return
         port = self._guard.foreign_port(child.pid)
         if port is not None:
-            msg = (
-                f"model {self.spec.id!r}: another process was already listening on port {port} "
-                f"and answered the health check, not this model's server — stop that process "
-                f"or give the model another port{self._tail_text()}"
-            )
-            raise BackendStartFailed(msg)
+            raise BackendStartFailed(port_taken(self.spec.id, port) + self._tail_text())
 
     async def _fail_start(self, message: str) -> None:
         log.error("%s", message)
@@ -275,9 +249,7 @@ class Backend:
                 self._move(_S.FAILED, Cause.START_FAILED, message)
 
     def _tail_text(self) -> str:
-        if not self._log_tail:
-            return "; no output"
-        return "; last output:\n" + "\n".join(self._log_tail)
+        return tail_text(self._log_tail)
 
     def _on_line(self, line: str) -> None:
         self._log_tail.append(line)
@@ -354,6 +326,7 @@ class Backend:
                 self._cut_timer = None
             self._forget_port()
             self.backoff.reset()
+            self._take_next()  # before STOPPED: whoever sees STOPPED starts the new settings
             self._move(_S.STOPPED, Cause.STOPPED)
 
     async def _cancel_start(self) -> None:
@@ -372,18 +345,39 @@ class Backend:
             cut.cancel()
 
     def _stop_argv(self, pid: int) -> list[str] | None:
-        text = self.spec.cmd_stop.replace("${PID}", str(pid))
-        text = text if self.port is None else text.replace("${PORT}", str(self.port))
-        try:
-            return split_command(text) or None
-        except ValueError:
-            log.warning("model %s: cannot parse cmdStop; sending SIGTERM", self.spec.id)
-            return None
+        return stop_argv(self.spec.id, self.spec.cmd_stop, pid, self.port)
 
     def _forget_port(self) -> None:
         if self.port is not None:
             self._env.release_port(self.spec.id)
             self.port = None
+
+    # ---- reloading ----------------------------------------------------------------------
+
+    def refresh(self, spec: ModelSpec, env: BackendEnv) -> None:
+        """A reload kept this model's server settings: take the live ones (limits, TTL,
+        aliases, ...) now; process, port, generation and leases stay as they are."""
+        self.spec = spec
+        self._env = env
+
+    def retire(
+        self, spec: ModelSpec | None, env: BackendEnv, drain_s: float | None
+    ) -> asyncio.Task[None] | None:
+        """A reload changed this model (`spec`: its new settings) or removed it (None).
+        New leases are refused from now on; in-flight requests get up to `drain_s` (None:
+        no bound); then the server stops, and the next start uses `spec`."""
+        self._next = None if spec is None else (spec, env)
+        # no await between here and _move(): the stop refuses new leases at once
+        task = self.begin_stop(Cause.RELOAD, drain_s)
+        if task is None:  # nothing ran (or it was FAILED): the new settings apply now
+            self._take_next()
+        return task
+
+    def _take_next(self) -> None:
+        if self._next is None:
+            return
+        (self.spec, self._env), self._next = self._next, None
+        self.url, self.cmd = self.spec.proxy, self.spec.cmd
 
     def kill_now(self) -> None:
         """Last-resort synchronous kill for exit paths that cannot await."""

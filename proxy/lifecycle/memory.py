@@ -77,6 +77,17 @@ class MemoryBook:
         """False without NVML: then nothing is measured (not even /proc is scanned)."""
         return self._gpu is not None and self._gpu.available
 
+    def reloaded(self, models: Mapping[str, ModelSpec], kept: Collection[str]) -> MemoryBook:
+        """The book for a reloaded config: a model whose server keeps running (`kept`) keeps
+        its measured figure unless the config now sets `vram`."""
+        book = MemoryBook(models, self._gpu)
+        for model in kept:
+            figure = self._figures.get(model)
+            measured = figure is not None and figure.source is MemorySource.MEASURED
+            if measured and figure is not None and models[model].vram_mib is None:
+                book._figures[model] = figure
+        return book
+
     def measure(self, model: str, pgid: int) -> Figure | None:
         """Blocking (run it in a thread): NVML's figure for the model's process group, kept
         when it is one; None when NVML cannot tell."""

@@ -10,30 +10,24 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import replace
 
 import aiohttp
 
+from swapgate.proxy.config.diff import ConfigDelta
 from swapgate.proxy.config.model import Config, RouterKind
-from swapgate.proxy.errors import ModelNotFound, ShuttingDown
+from swapgate.proxy.errors import ConfigChanged, ModelNotFound, ShuttingDown
 from swapgate.proxy.events import Cause, Event, EventBus, MemoryFigure, StateChanged
-from swapgate.proxy.lifecycle.backend import Backend, BackendEnv
-from swapgate.proxy.lifecycle.eviction import groups_from_config
+from swapgate.proxy.lifecycle.backend import Backend
+from swapgate.proxy.lifecycle.env import BackendEnv
 from swapgate.proxy.lifecycle.lease import Lease
-from swapgate.proxy.lifecycle.matrix import MatrixPolicy
 from swapgate.proxy.lifecycle.memory import GpuMemory, MemoryBook
-from swapgate.proxy.lifecycle.policies import (
-    FitPolicy,
-    FitSettings,
-    GroupSwapPolicy,
-    MatrixSwapPolicy,
-    Policy,
-    SparingExternal,
-)
+from swapgate.proxy.lifecycle.placement import policy_for, scheduler_settings
 from swapgate.proxy.lifecycle.ports import PortBook
-from swapgate.proxy.lifecycle.scheduler import QueueEntry, Scheduler, SchedulerSettings, Waiter
+from swapgate.proxy.lifecycle.scheduler import QueueEntry, Scheduler, Waiter
 from swapgate.proxy.lifecycle.state import BackendState
 from swapgate.proxy.lifecycle.swaps import SwapRunner
+from swapgate.proxy.lifecycle.ticket import Ticket
 
 log = logging.getLogger("swapgate.pool")
 
@@ -41,63 +35,7 @@ _S = BackendState
 _REAPER_INTERVAL_S = 0.25
 _RESTART_DELAY_S = 1.0
 _REMEASURE_AFTER_S = 5.0  # servers may allocate more after their health check passes
-
-
-@dataclass(eq=False, slots=True)
-class Ticket:
-    """One request's place in line: its waiter and the future its lease arrives on."""
-
-    waiter: Waiter
-    future: asyncio.Future[Lease]
-    pool: BackendPool
-    taken: bool = False
-
-    async def wait(self) -> Lease:
-        """The lease; if the caller is cancelled, the waiter leaves the queue (and a lease
-        that arrived at that very moment is given back), so nothing runs for nobody."""
-        try:
-            if not self.future.done():
-                await asyncio.wait({self.future})  # neither cancels the future nor raises
-        except asyncio.CancelledError:
-            self.cancel()
-            raise
-        return self.take()
-
-    def take(self) -> Lease:
-        """The granted lease (raises the refusal if there was one); the caller now owns it.
-
-        The ticket lets go of a refusal before raising it: the traceback holds the caller's
-        frames, which hold this ticket (and the request body), so a ticket still holding the
-        exception would make a reference cycle that only the cyclic GC frees, and a burst of
-        refused requests would keep every body alive until it ran.
-        """
-        self.taken = True
-        future = self.future
-        refusal = None if future.cancelled() else future.exception()
-        if refusal is None:
-            return future.result()
-        self.future = future.get_loop().create_future()
-        self.future.cancel()  # settled, holding nothing
-        del future
-        try:
-            raise refusal
-        finally:
-            del refusal  # no frame of the traceback may hold the exception either
-
-    def cancel(self) -> None:
-        """Leave the queue; a lease granted but not taken is given back."""
-        if self.taken:
-            return
-        self.taken = True
-        if not self.future.done():
-            self.future.cancel()
-        elif not self.future.cancelled() and self.future.exception() is None:
-            self.future.result().release()
-        self.pool.forget(self)
-
-    def status(self) -> str:
-        """Where this request stands, in words, for loading progress."""
-        return self.pool.describe_wait(self.waiter)
+_DECISIONS = 3  # reloads in a row a waiting acquire() queues again for
 
 
 class BackendPool:
@@ -121,36 +59,23 @@ class BackendPool:
         self._background: set[asyncio.Task[None]] = set()
         self._timer: asyncio.TimerHandle | None = None
         self.backends: dict[str, Backend] = {}
+        self._env: BackendEnv | None = None  # set by start()
         self._runner = SwapRunner(config, self.backends, self.events, clock)
-        settings = SchedulerSettings(
-            max_wait_s=config.scheduling.max_wait_s,
-            priority=config.scheduling.priority,
-            concurrency_limit={m: s.concurrency_limit for m, s in config.models.items()},
+        self.scheduler = Scheduler(
+            self._runner,
+            policy_for(self._config, self.memory),
+            scheduler_settings(self._config),
+            clock,
         )
-        policy = self._make_policy()
-        external = frozenset(m for m, spec in config.models.items() if spec.external)
-        if external:
-            policy = SparingExternal(policy, external)
-        self.scheduler = Scheduler(self._runner, policy, settings, clock)
         self._runner.scheduler = self.scheduler
         self.events.on(self._on_event)
-
-    def _make_policy(self) -> Policy:
-        scheduling = self._config.scheduling
-        if scheduling.router is RouterKind.MATRIX and scheduling.matrix is not None:
-            return MatrixSwapPolicy(MatrixPolicy(scheduling.matrix))
-        if scheduling.router is RouterKind.FIT:
-            budget = self.memory.budget_mib(scheduling.fit)
-            settings = FitSettings(budget or 0, frozenset(scheduling.fit.keep))
-            return FitPolicy(settings, self.memory.need_mib)
-        return GroupSwapPolicy(groups_from_config(self._config.raw_sections.get("groups")))
 
     async def start(self) -> None:
         """Create the backends (all stopped) and the TTL reaper. Call inside the event loop."""
         self._health_session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(force_close=True)  # probes must not pin threads
         )
-        env = BackendEnv(
+        self._env = env = BackendEnv(
             health_session=self._health_session,
             allocate_port=self.ports.allocate,
             release_port=self.ports.release,
@@ -187,12 +112,25 @@ class BackendPool:
         """A lease on a READY backend for `model_id`, waiting in the scheduler's queue if needed.
 
         Fast path: the backend is READY and takes leases -> a lease with no await at all.
+        A reload while it waits queues it again by the same id (ModelNotFound if removed).
         """
-        ticket = self.enqueue(model_id)
-        return ticket if isinstance(ticket, Lease) else await ticket.wait()
+        arrived: float | None = None
+        for _ in range(_DECISIONS):
+            ticket = self.enqueue(model_id, arrived)
+            if isinstance(ticket, Lease):
+                return ticket
+            try:
+                return await ticket.wait()
+            except ConfigChanged as exc:
+                arrived = exc.arrived
+        msg = f"the config was reloaded {_DECISIONS} times while waiting for {model_id!r}; retry"
+        raise ConfigChanged(msg)
 
-    def enqueue(self, model_id: str) -> Lease | Ticket:
-        """A lease now (fast path), or a ticket to wait on. Raises ModelNotFound, ShuttingDown."""
+    def enqueue(self, model_id: str, arrived: float | None = None) -> Lease | Ticket:
+        """A lease now (fast path), or a ticket to wait on. Raises ModelNotFound, ShuttingDown.
+
+        `arrived`: when a request decided again after a reload first queued; it keeps its
+        place and its queueTimeout counts from then."""
         backend = self._backend(model_id)
         if self._shutting_down:
             msg = "swapgate is shutting down; retry against another instance or after restart"
@@ -200,7 +138,7 @@ class BackendPool:
         lease = backend.try_lease()
         if lease is not None:
             return lease
-        now = self._clock()
+        now = self._clock() if arrived is None else arrived
         timeout = self._config.queue_timeout_s(backend.spec)
         waiter = Waiter(model_id, now, now + timeout if timeout > 0 else None)
         future: asyncio.Future[Lease] = asyncio.get_running_loop().create_future()
@@ -224,8 +162,8 @@ class BackendPool:
 
     def _backend(self, model_id: str) -> Backend:
         backend = self.backends.get(model_id)
-        if backend is None:
-            known = ", ".join(sorted(self.backends))
+        if backend is None or model_id not in self._config.models:  # removed, still stopping
+            known = ", ".join(sorted(self._config.models))
             msg = f"model {model_id!r} is not configured; known models: {known}"
             raise ModelNotFound(msg)
         return backend
@@ -276,7 +214,52 @@ class BackendPool:
         )
         if event.new is _S.READY and self.memory.can_measure:
             self._spawn(self._measure(event.model))
+        if event.new is _S.STOPPED and event.model not in self._config.models:
+            # A model the reload removed has stopped; not here: callers may be iterating.
+            asyncio.get_running_loop().call_soon(self._forget_removed, event.model)
         self._decide(self.scheduler.changed)
+
+    # ---- reloading ----------------------------------------------------------------------
+
+    def apply(self, config: Config, delta: ConfigDelta) -> tuple[str, ...]:
+        """Serve `config` (checked, ports kept) from now on, changing only what `delta` names
+        (see diff.py); every queued request is decided again. Returns the changed models
+        that were running and are preloaded: the caller starts them again."""
+        old, env = self._config, self._env
+        assert env is not None, "apply() before start()"  # noqa: S101  # a programming error
+        # One synchronous stretch, no await: no request sees half of the old config.
+        env = self._env = replace(env, health_timeout_s=config.health_check_timeout_s)
+        self._config = self._runner.config = config
+        self.memory = self.memory.reloaded(config.models, delta.unchanged)
+        busy = (_S.READY, _S.STARTING)
+        restart = tuple(
+            m for m in delta.changed if m in config.preload and self.backends[m].state in busy
+        )
+        for model in delta.unchanged:
+            self.backends[model].refresh(config.models[model], env)
+        for model in (*delta.changed, *delta.removed):
+            backend = self.backends[model]
+            drain_s = old.drain_timeout_s(backend.spec) or None
+            backend.retire(config.models.get(model), env, drain_s)
+        for model in delta.added:
+            spec = config.models[model]
+            stopping = self.backends.get(model)  # removed by an earlier reload, still stopping
+            if stopping is None:
+                self.backends[model] = Backend(spec, env)
+            else:
+                stopping.retire(spec, env, None)
+        message = "the config was reloaded while this request waited"
+        self._decide(
+            lambda: self.scheduler.reload(
+                policy_for(self._config, self.memory), scheduler_settings(self._config), message
+            )
+        )
+        return restart
+
+    def _forget_removed(self, model: str) -> None:
+        backend = self.backends.get(model)
+        if backend is not None and backend.state is _S.STOPPED and model not in self._config.models:
+            del self.backends[model]
 
     # ---- unloading ----------------------------------------------------------------------
 

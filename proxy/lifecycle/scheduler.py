@@ -1,7 +1,7 @@
 """Scheduler: the queue of waiting requests as data, and every decision about who runs next.
 
 Pure and synchronous. Events come in as method calls (`request`, `cancel`, `swap_done`,
-`changed`, `unload`, `close`, `timer`); effects go out through `Effects` (start a swap, grant
+`changed`, `unload`, `reload`, `close`, `timer`); effects go out through `Effects` (start a swap, grant
 or refuse a waiter). Nothing here awaits, sleeps, logs or touches a process: the pool carries
 the effects out in tasks and feeds their outcomes back as events, so a decision is one
 synchronous stretch and can never be invalidated half-way by another request.
@@ -42,6 +42,7 @@ class RefusalKind(enum.StrEnum):
     BACKOFF = "backend_failed"
     START_FAILED = "backend_start_failed"
     UNLOADED = "model_unloaded"
+    RELOADED = "config_reloaded"  # not an answer: the request is decided again
     CLOSED = "shutting_down"
 
 
@@ -150,6 +151,16 @@ class Scheduler:
     def unload(self, models: frozenset[str], message: str) -> None:
         """An operator unloads `models`: their waiters are refused (llama-swap does the same)."""
         self._refuse_where(lambda w: w.model in models, Refusal(RefusalKind.UNLOADED, message))
+        self.pump()
+
+    def reload(self, policy: Policy, settings: SchedulerSettings, message: str) -> None:
+        """The config was reloaded: decide with `policy` and `settings` from now on. Every
+        waiter leaves with a RELOADED refusal, so each request is decided again against the
+        new config (routes, aliases, keys) and comes back keeping its arrival time; swaps in
+        motion carry on."""
+        self._policy = policy
+        self._settings = settings
+        self._refuse_where(lambda _w: True, Refusal(RefusalKind.RELOADED, message))
         self.pump()
 
     def close(self, message: str) -> None:

@@ -18,6 +18,7 @@ from swapgate.proxy.errors import (
     BackendFailed,
     BackendStartFailed,
     ConcurrencyLimited,
+    ConfigChanged,
     ModelUnloaded,
     QueueTimeout,
     ShuttingDown,
@@ -44,7 +45,7 @@ class SwapRunner:
         bus: EventBus,
         clock: Callable[[], float],
     ) -> None:
-        self._config = config
+        self.config = config  # replaced on reload
         self._backends = backends
         self._bus = bus
         self._clock = clock
@@ -77,7 +78,7 @@ class SwapRunner:
         stops = []
         for victim in evict:
             backend = self._backends[victim]
-            drain = self._config.drain_timeout_s(backend.spec) or None
+            drain = self.config.drain_timeout_s(backend.spec) or None
             task = backend.begin_stop(cause, drain)
             if task is not None:
                 stops.append(task)
@@ -127,7 +128,11 @@ class SwapRunner:
 
     def refuse(self, waiter: Waiter, refusal: Refusal) -> None:
         future = self.futures.pop(waiter, None)
-        if future is not None and not future.done():
+        if future is None or future.done():
+            return
+        if refusal.kind is RefusalKind.RELOADED:
+            future.set_exception(ConfigChanged(refusal.message, arrived=waiter.arrived))
+        else:
             future.set_exception(self._error(waiter.model, refusal))
 
     def queue_changed(self, queued: Mapping[str, int]) -> None:

@@ -8,10 +8,16 @@ from http import HTTPStatus
 
 from blacksheep import Request, Response
 
-from swapgate.proxy.config.model import ModelSpec
-from swapgate.proxy.errors import BadRequest, ModelNotFound, SwapgateError, UpstreamError
+from swapgate.proxy.config.model import Config, ModelSpec
+from swapgate.proxy.errors import (
+    BadRequest,
+    ConfigChanged,
+    ModelNotFound,
+    SwapgateError,
+    UpstreamError,
+)
 from swapgate.proxy.lifecycle.lease import Lease
-from swapgate.proxy.lifecycle.pool import Ticket
+from swapgate.proxy.lifecycle.ticket import Ticket
 from swapgate.proxy.rewrite import ModelNameRewriter
 from swapgate.proxy.web.access import note_model
 from swapgate.proxy.web.disconnect import DisconnectWatch
@@ -20,9 +26,12 @@ from swapgate.proxy.web.filters import upstream_body
 from swapgate.proxy.web.forward import CLIENT_CLOSED, forward
 from swapgate.proxy.web.gateway import Gateway
 from swapgate.proxy.web.loading import loading_response, wants_loading_state
+from swapgate.proxy.web.snapshot import Snapshot
 from swapgate.proxy.web.tap import RouteTap
 from swapgate.router import Decision, RequestFacts
 
+# How many reloads in a row a waiting request is decided again for before it is answered 503.
+DECISIONS = 3
 # Every POST endpoint that names its model in the body (JSON `model` or a multipart field).
 INFERENCE_PATHS = (
     "/v1/chat/completions",
@@ -59,30 +68,53 @@ def resolve(gateway: Gateway, name: str) -> ModelSpec:
 
 
 def unknown_model(gateway: Gateway, name: str) -> ModelNotFound:
-    known = ", ".join(sorted(gateway.config.models)) or "(none configured)"
-    return ModelNotFound(
-        f"model {name!r} is not configured; known models: {known} (GET /v1/models lists them)"
-    )
+    return gateway.model_not_found(name)
 
 
 async def handle_inference(gateway: Gateway, request: Request) -> Response:
-    """POST with a model in the body -> the routed model's server (started or swapped in)."""
-    raw = await read_body(request, gateway.config.max_request_bytes)
+    """POST with a model in the body -> the routed model's server (started or swapped in).
+
+    The request is decided against one snapshot of the config. If the config is reloaded
+    while it waits in the queue, it is decided again against the new one, keeping its
+    place in the queue (a removed model: 404 model_not_found)."""
+    snapshot = gateway.snapshot_of(request)
+    config = snapshot.config
+    raw = await read_body(request, config.max_request_bytes, config.connections)
     content_type = request.content_type() or b""
     body = parse_inference_body(raw, content_type)
     note_model(request, body.model)
+    arrived: float | None = None
+    for _ in range(DECISIONS):
+        try:
+            return await _decide(gateway, snapshot, request, body, content_type, arrived)
+        except ConfigChanged as exc:
+            arrived = exc.arrived
+            snapshot = gateway.redecide(request)
+    msg = f"the config was reloaded {DECISIONS} times while this request waited; retry"
+    raise ConfigChanged(msg)
+
+
+async def _decide(
+    gateway: Gateway,
+    snapshot: Snapshot,
+    request: Request,
+    body: InferenceBody,
+    content_type: bytes,
+    arrived: float | None,
+) -> Response:
+    """Route `body` with `snapshot`, then wait for the model and relay (see _serve)."""
     path: str = request.scope["path"]
-    decision = gateway.router.match(
-        RequestFacts(body.model, path, _header_facts(gateway, request), body.parsed)
+    decision = snapshot.router.match(
+        RequestFacts(body.model, path, _header_facts(snapshot, request), body.parsed)
     )
-    if decision is None:
-        raise unknown_model(gateway, body.model)
-    spec = gateway.config.models[decision.model_id]
+    if decision is None or not gateway.may_use(request, body.model):  # as if unconfigured
+        raise gateway.model_not_found(body.model, request)
+    spec = snapshot.config.models[decision.model_id]
     # A rule that moved the request to another model sends that model's upstream name;
     # otherwise only useModelName changes what the client sent (llama-swap's behaviour).
     upstream_name = spec.use_model_name or (spec.id if decision.rule else body.model)
     payload = upstream_body(spec, body, content_type, upstream_name)
-    extra_headers, tap = _route_extras(gateway, decision, upstream_name, body.model)
+    extra_headers, tap = _route_extras(gateway, snapshot, decision, upstream_name, body.model)
     if gateway.inject_delay_s:
         await asyncio.sleep(gateway.inject_delay_s)
 
@@ -103,20 +135,20 @@ async def handle_inference(gateway: Gateway, request: Request) -> Response:
             raise
 
     try:
-        return await _serve(gateway, spec, request, body, relay)
+        return await _serve(gateway, spec, request, body, relay, arrived)
     except SwapgateError as exc:
-        if tap is not None:
+        if tap is not None and not isinstance(exc, ConfigChanged):  # not an answer yet
             tap.done(int(exc.status))
         raise
 
 
 def _route_extras(
-    gateway: Gateway, decision: Decision, upstream_name: str, requested: str
+    gateway: Gateway, snapshot: Snapshot, decision: Decision, upstream_name: str, requested: str
 ) -> tuple[tuple[tuple[bytes, bytes], ...], RouteTap | None]:
     """For a request a rule routed: its `x-swapgate-route` header and the statistics tap."""
     if decision.rule is None:
         return (), None
-    label = gateway.router.label(decision) or decision.rule
+    label = snapshot.router.label(decision) or decision.rule
     rewriter = None
     if decision.rewrite_response_model:  # the server may call itself anything (a GGUF path)
         rewriter = ModelNameRewriter(upstream_name, requested)
@@ -130,9 +162,10 @@ async def _serve(
     request: Request,
     body: InferenceBody,
     relay: Callable[[Lease], Awaitable[Response]],
+    arrived: float | None,
 ) -> Response:
     """Relay at once on the fast path, else after the wait (with loading progress if asked)."""
-    ticket = gateway.pool.enqueue(spec.id)
+    ticket = gateway.pool.enqueue(spec.id, arrived)
     if isinstance(ticket, Lease):  # the fast path: no wait, no await
         return await relay(ticket)
     if ticket.future.done():  # decided at once (429, back-off): no loading stream for it
@@ -155,14 +188,16 @@ async def wait_unless_gone(ticket: Ticket, request: Request) -> Lease | None:
         watch.close()
 
 
-async def acquire_for(gateway: Gateway, model_id: str, request: Request) -> Lease | None:
+async def acquire_for(
+    gateway: Gateway, model_id: str, request: Request, arrived: float | None = None
+) -> Lease | None:
     """A lease for `model_id`: at once on the fast path, else after waiting in the queue."""
-    ticket = gateway.pool.enqueue(model_id)
+    ticket = gateway.pool.enqueue(model_id, arrived)
     return ticket if isinstance(ticket, Lease) else await wait_unless_gone(ticket, request)
 
 
-def _header_facts(gateway: Gateway, request: Request) -> dict[str, str]:
-    if not gateway.router_reads_headers:
+def _header_facts(snapshot: Snapshot, request: Request) -> dict[str, str]:
+    if not snapshot.router_reads_headers:
         return {}
     raw: list[tuple[bytes, bytes]] = request.scope["headers"]
     return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in raw}
@@ -175,11 +210,25 @@ async def handle_upstream(gateway: Gateway, request: Request) -> Response:
     as in llama-swap.
     """
     tail = request.scope["path"].removeprefix("/upstream/")
-    spec, rest = _split_model_path(gateway, tail)
+    gateway.require_upstream_model(request, tail)
+    config = gateway.snapshot_of(request).config
+    spec, rest = _split_model_path(gateway, config, tail)
     if rest == "/" and not tail.endswith("/"):
         return _redirect_to_slash(request, tail)
-    raw = await read_body(request, gateway.config.max_request_bytes)
-    lease = await acquire_for(gateway, spec.id, request)
+    raw = await read_body(request, config.max_request_bytes, config.connections)
+    arrived: float | None = None
+    for _ in range(DECISIONS):
+        try:
+            lease = await acquire_for(gateway, spec.id, request, arrived)
+            break
+        except ConfigChanged as exc:  # reloaded while it waited: find the model again
+            arrived = exc.arrived
+            config = gateway.redecide(request).config
+            gateway.require_upstream_model(request, tail)
+            spec, rest = _split_model_path(gateway, config, tail)
+    else:
+        msg = f"the config was reloaded {DECISIONS} times while this request waited; retry"
+        raise ConfigChanged(msg)
     if lease is None:
         return Response(CLIENT_CLOSED, None, None)
     query: bytes = request.scope.get("query_string", b"")
@@ -214,10 +263,10 @@ def _redirect_to_slash(request: Request, tail: str) -> Response:
     return Response(int(status), [(b"location", location.encode())], None)
 
 
-def _split_model_path(gateway: Gateway, tail: str) -> tuple[ModelSpec, str]:
+def _split_model_path(gateway: Gateway, config: Config, tail: str) -> tuple[ModelSpec, str]:
     parts = tail.split("/")
     for i in range(1, len(parts) + 1):
-        spec = gateway.config.resolve("/".join(parts[:i]))
+        spec = config.resolve("/".join(parts[:i]))
         if spec is not None:
             return spec, "/" + "/".join(parts[i:])
     if not tail:

@@ -19,7 +19,7 @@ from blacksheep import Response, StreamedContent
 from swapgate.proxy.errors import SwapgateError
 from swapgate.proxy.events import Event, EventBus
 from swapgate.proxy.lifecycle.lease import Lease
-from swapgate.proxy.lifecycle.pool import Ticket
+from swapgate.proxy.lifecycle.ticket import Ticket
 from swapgate.proxy.web.forward import sse_error_event
 
 TICK_S = 1.0

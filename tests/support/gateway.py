@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,9 @@ def fake_cmd(model: str, **flags: object) -> str:
 
 @dataclass(slots=True)
 class Swapgate(LocalServer):
-    """A running swapgate process and its base URL."""
+    """A running swapgate process, its base URL and the config file it was started with."""
+
+    config_path: Path | None = None
 
     def get(self, path: str, **kw: Any) -> tuple[int, dict[str, str], Any]:
         return http_json("GET", self.url + path, **kw)
@@ -62,7 +64,13 @@ class Swapgate(LocalServer):
         return {record["model"]: record for record in body["running"]}
 
     def descendants(self) -> list[int]:
-        return children_of(self.proc.pid, recursive=True)
+        """Every process below swapgate except its warden (which guards the model groups)."""
+        return [p for p in children_of(self.proc.pid, recursive=True) if not _is_warden(p)]
+
+    def warden(self) -> int | None:
+        """The warden's pid, once a model has been started."""
+        found = [p for p in children_of(self.proc.pid) if _is_warden(p)]
+        return found[0] if found else None
 
     def terminate(self, timeout: float = 20.0) -> int:
         """SIGTERM and wait for a clean exit; returns the exit code."""
@@ -72,19 +80,24 @@ class Swapgate(LocalServer):
 
 @contextlib.contextmanager
 def start_swapgate(
-    config_yaml: str, *, extra_env: Mapping[str, str] | None = None, timeout: float = 15.0
+    config_yaml: str,
+    *,
+    extra_env: Mapping[str, str] | None = None,
+    timeout: float = 15.0,
+    extra_args: Sequence[str] = (),
 ) -> Iterator[Swapgate]:
-    """Write `config_yaml` to a temp file, serve it, and kill everything on exit."""
+    """Write `config_yaml` to a temp file, serve it (with `extra_args` on the command line),
+    and kill everything on exit. The file stays at `gate.config_path` for the test to edit."""
     with tempfile.TemporaryDirectory(prefix="swapgate-test-") as tmp:
         config = Path(tmp) / "config.yaml"
         config.write_text(_with_start_port(config_yaml))
         log_path = Path(tmp) / "swapgate.log"
         port = free_port()
-        argv = [SWAPGATE, "--config", str(config), "--listen", f"{LOCALHOST}:{port}"]
+        argv = [SWAPGATE, "--config", str(config), "--listen", f"{LOCALHOST}:{port}", *extra_args]
         env = child_env({**(extra_env or {}), "PYTHONUNBUFFERED": "1"})
         with log_path.open("wb") as log:
             proc = spawn(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
-        gate = Swapgate(proc, port, log_path)
+        gate = Swapgate(proc, port, log_path, config)
         descendants: list[int] = []
         try:
             wait_until(lambda: _healthy(gate), timeout, message="swapgate /health")
@@ -97,6 +110,14 @@ def start_swapgate(
             for pid in pids_alive(descendants):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGKILL)
+
+
+def _is_warden(pid: int) -> bool:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return any(arg.endswith(b"/lifecycle/warden.py") for arg in argv)
 
 
 def _with_start_port(config_yaml: str) -> str:

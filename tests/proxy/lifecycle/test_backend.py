@@ -16,8 +16,10 @@ import pytest
 from swapgate.proxy.config.model import ModelSpec
 from swapgate.proxy.errors import BackendStartFailed, ConcurrencyLimited
 from swapgate.proxy.events import Cause, StateChanged
-from swapgate.proxy.lifecycle.backend import Backend, BackendEnv
+from swapgate.proxy.lifecycle.backend import Backend
+from swapgate.proxy.lifecycle.env import BackendEnv
 from swapgate.proxy.lifecycle.state import BackendState
+from swapgate.proxy.lifecycle.wardenlink import WARDEN
 from tests.support.procs import children_of, http_json, pids_alive
 from tests.support.procs import wait_until_async as wait_for_condition
 from tests.support.specs import fake_spec as spec
@@ -62,7 +64,7 @@ class Harness:
 @contextlib.asynccontextmanager
 async def harness(health_timeout_s: float = 20.0) -> AsyncIterator[Harness]:
     """A Harness whose backends are all stopped, and whose children are gone, afterwards."""
-    before = set(children_of(os.getpid()))
+    before = set(_our_children())
     async with aiohttp.ClientSession() as session:
         h = Harness(session, health_timeout_s)
         try:
@@ -70,7 +72,7 @@ async def harness(health_timeout_s: float = 20.0) -> AsyncIterator[Harness]:
         finally:
             for backend in h.backends:
                 await backend.ensure_stopped(Cause.SHUTDOWN, 1.0)
-            leaked = pids_alive(sorted(set(children_of(os.getpid())) - before))
+            leaked = pids_alive(sorted(set(_our_children()) - before))
             for pid in leaked:
                 os.killpg(pid, signal.SIGKILL)
                 with contextlib.suppress(ChildProcessError):
@@ -329,12 +331,12 @@ def test_unload_right_after_spawn_leaves_no_child() -> None:
 
     async def body() -> None:
         async with harness() as h:
-            before = set(children_of(os.getpid()))
+            before = set(_our_children())
             backend = h.backend(spec("a"))
             waiter = asyncio.create_task(backend.ensure_ready())
             await asyncio.sleep(0)  # the waiter moves to STARTING and creates the start task
             await asyncio.sleep(0)  # the start task forks the child, then awaits the pipe
-            spawned = set(children_of(os.getpid())) - before
+            spawned = set(_our_children()) - before
             assert len(spawned) == 1
             waiter.cancel()
             await backend.ensure_stopped(Cause.UNLOAD, None)
@@ -344,3 +346,8 @@ def test_unload_right_after_spawn_leaves_no_child() -> None:
             )
 
     run(body())
+
+
+def _our_children() -> list[int]:
+    """This process's children but its warden (one per process, for its whole life)."""
+    return [pid for pid in children_of(os.getpid()) if pid != WARDEN.pid]

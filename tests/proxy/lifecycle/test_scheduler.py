@@ -441,3 +441,21 @@ def test_invariant_never_two_swaps_for_one_model() -> None:
         active = [t for t in targets if t in scheduler.swaps()]
         assert len(active) == len(set(active))
     assert len(scheduler.swaps()) == 1
+
+
+def test_reload_sends_every_waiter_back_to_be_decided_again() -> None:
+    """A reload refuses each queued waiter with RELOADED (the handler decides it again),
+    keeps the swap in motion, and decides later requests with the new settings."""
+    scheduler, effects, clock = make()
+    effects.states["a"] = _S.STARTING
+    first, second = ask(scheduler, clock, "a"), ask(scheduler, clock, "b")
+    scheduler.reload(GroupSwapPolicy(Groups({})), SchedulerSettings(priority={"c": 5}), "reloaded")
+    assert [(w, r.kind) for w, r in effects.refused] == [
+        (first, RefusalKind.RELOADED),
+        (second, RefusalKind.RELOADED),
+    ]
+    assert not scheduler.waiting
+    again = Waiter("c", first.arrived, None)  # comes back keeping its arrival time
+    scheduler.request(again)
+    assert again.priority == 5
+    assert scheduler.entries()[0].waiting_since == first.arrived
