@@ -30,6 +30,9 @@ class LineSplitter:
         self._after_cr = False  # the last chunk ended in \r: a leading \n belongs to it
 
     def feed(self, data: bytes) -> None:
+        if b"\r" not in data and not (self._pieces or self._dropping or self._after_cr):
+            self._feed_plain(data)
+            return
         start = 1 if self._after_cr and data.startswith(b"\n") else 0
         for end in _LINE_END.finditer(data, start):
             self._add(data, start, end.start())
@@ -37,6 +40,19 @@ class LineSplitter:
             start = end.end()
         self._add(data, start, len(data))
         self._after_cr = data.endswith(b"\r")
+
+    def _feed_plain(self, data: bytes) -> None:
+        """The usual chunk: whole `\n` lines and nothing held from before. One split in C,
+        one decode per line; a long line or a trailing partial one goes the general way."""
+        *lines, rest = data.split(b"\n")
+        on_line = self.on_line
+        for raw in lines:
+            if len(raw) <= _MAX_LINE_BYTES:
+                on_line(raw.decode("utf-8", "replace"))
+            else:
+                self._add(raw, 0, len(raw))
+                self._end_line()
+        self._add(rest, 0, len(rest))
 
     def close(self) -> None:
         """Hand on the last line if it had no line end."""

@@ -8,6 +8,8 @@ outside the group (docker-proxy for `docker run -p`) is the model's. Stdlib and 
 
 from __future__ import annotations
 
+import errno
+import socket
 from urllib.parse import urlsplit
 
 from swapgate.proxy.lifecycle.listener import listener_inodes, listener_owned_by_group
@@ -33,7 +35,10 @@ class ListenerGuard:
 
     def __init__(self, url: str) -> None:
         self._port = local_port(url)
-        self._before = _listeners(self._port)
+        # Reading the socket tables costs milliseconds (more with many sockets), straight
+        # onto every start: read them only when something accepts a connection on the port.
+        port = self._port
+        self._before = _listeners(port) if port is not None and _maybe_listening(port) else set()
 
     def foreign_port(self, pgid: int) -> int | None:
         """The port, if a listener that predates the spawn answers instead of group `pgid`."""
@@ -43,6 +48,25 @@ class ListenerGuard:
         if listener_owned_by_group(port, pgid) is not False:
             return None
         return port if self._before & _listeners(port) else None
+
+
+def _maybe_listening(port: int) -> bool:
+    """True unless the port can be bound on loopback (IPv4 and IPv6), which no listener there
+    would allow. A bind, not a connect: the server on the port sees nothing of the check.
+    Any error other than "in use" counts as "something may be there": then the tables are
+    read."""
+    for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers bind
+                sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno not in _NO_SUCH_FAMILY:
+                return True
+    return False
+
+
+_NO_SUCH_FAMILY = frozenset({errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT})
 
 
 def _listeners(port: int | None) -> set[int]:

@@ -107,7 +107,17 @@ def test_short_run_writes_sane_json(tmp_path: Path) -> None:
     """A 2-round run against the spawned fake and swapgate writes every expected figure."""
     out = tmp_path / "out.json"
     # Two-token answers keep 80 sequential requests near 0.15 s each: about 15 s in all.
-    cmd = [sys.executable, "-m", "swapgate.bench", "--concurrency", "1", "--requests", "20", "--rounds", "2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "swapgate.bench",
+        "--concurrency",
+        "1",
+        "--requests",
+        "20",
+        "--rounds",
+        "2",
+    ]
     cmd += ["--max-tokens", "2"]
     done = subprocess.run(
         [*cmd, "--json", str(out)],

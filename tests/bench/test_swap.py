@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from swapgate.bench.swap import client_models, estimate_s, main
+from swapgate.bench.interleaved import client_models, estimate_s
+from swapgate.bench.swap import main
 
 REPO = Path(__file__).resolve().parents[2]
 REQUESTS = 3
@@ -38,7 +39,15 @@ def test_interleaved_options_need_interleaved() -> None:
 def test_interleaved_run_answers_every_request(tmp_path: Path) -> None:
     """A tiny interleaved run through swapgate answers all requests and writes the report."""
     out = tmp_path / "swap.json"
-    cmd = [sys.executable, "-m", "swapgate.bench", "swap", "--interleaved", "--requests", str(REQUESTS)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "swapgate.bench",
+        "swap",
+        "--interleaved",
+        "--requests",
+        str(REQUESTS),
+    ]
     cmd += ["--startup-delay", "0.05", "--json", str(out)]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stdout + done.stderr

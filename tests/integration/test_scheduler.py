@@ -186,7 +186,7 @@ models:
 def test_a_cold_start_does_not_delay_an_unrelated_model(
     pool: concurrent.futures.ThreadPoolExecutor,
 ) -> None:
-    """bravo (its own group) answers in < 1.5 s while alpha spends 3 s starting."""
+    """bravo (its own group) answers while alpha still spends its 3 s starting."""
     config = (
         SEPARATE_GROUPS
         + f"""
@@ -204,7 +204,8 @@ models:
         reply = gate.chat("bravo")
         elapsed = time.monotonic() - started
         assert reply[0] == 200, reply
-        assert elapsed < 1.5, f"bravo took {elapsed:.2f}s"
+        # Its own cold start, on a loaded 2-core machine; waiting behind alpha would be > 3 s.
+        assert elapsed < 2.5, f"bravo took {elapsed:.2f}s"
         assert gate.running()["alpha"]["state"] == "starting"
         assert not slow.done()
         reply = slow.result(timeout=10)

@@ -14,7 +14,7 @@ import pytest
 
 from swapgate.loadtests.settings import arm_of, chat_body
 from tests.support.gateway import start_swapgate
-from tests.support.procs import free_port
+from tests.support.procs import free_port, http_json, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -36,7 +36,8 @@ def test_chat_body_honours_max_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.integration
 def test_headless_stream_run_reports_ttft(tmp_path: Path) -> None:
-    """A 3 s headless locust run against a fake upstream records chat and TTFT rows."""
+    """A 6 s headless locust run against a fake upstream records chat and TTFT rows (6 s: on
+    a loaded 2-core machine locust's users can take seconds to send their first request)."""
     port = free_port()
     fake = subprocess.Popen(
         [
@@ -57,6 +58,8 @@ def test_headless_stream_run_reports_ttft(tmp_path: Path) -> None:
         start_new_session=True,
     )
     try:
+        # Locust starts sending at once: a fake still importing would fail the first requests.
+        wait_until(lambda: _healthy(port), timeout=30, message="the fake upstream's /health")
         cmd = [
             "locust",
             "-f",
@@ -67,7 +70,7 @@ def test_headless_stream_run_reports_ttft(tmp_path: Path) -> None:
             "-r",
             "4",
             "-t",
-            "3s",
+            "6s",
         ]
         cmd += [
             "--host",
@@ -86,10 +89,18 @@ def test_headless_stream_run_reports_ttft(tmp_path: Path) -> None:
         fake.wait()
     with (tmp_path / "run_stats.csv").open() as fh:
         rows = {(r["Type"], r["Name"]): r for r in csv.DictReader(fh)}
+    assert ("TTFT", "chat stream") in rows, (sorted(rows), done.stdout[-2000:], done.stderr[-3000:])
     ttft = rows[("TTFT", "chat stream")]
     assert int(ttft["Request Count"]) > 0
     assert int(ttft["Failure Count"]) == 0
     assert 40 <= float(ttft["Median Response Time"]) <= 500
+
+
+def _healthy(port: int) -> bool:
+    try:
+        return http_json("GET", f"http://127.0.0.1:{port}/health", timeout=1.0)[0] == 200
+    except OSError:
+        return False
 
 
 def _locust(locustfile: str, host: str, csv_prefix: Path, env: dict[str, str]) -> None:

@@ -115,3 +115,11 @@ def test_protocol_flushes_the_tail_and_resolves_closed_on_eof() -> None:
         assert protocol.closed.done()
 
     asyncio.run(body())
+
+
+def test_whole_lines_then_a_partial_one_then_its_rest() -> None:
+    """The common read (whole `\\n` lines, nothing held) and what follows it keep every line:
+    a long one is cut there too, and a line split over reads is joined."""
+    long = b"w" * (CUT + 10)
+    chunks = [b"one\n" + long + b"\ntwo\nthr", b"ee\nfour\n"]
+    assert split(chunks) == ["one", "w" * CUT + MARK, "two", "three", "four"]
