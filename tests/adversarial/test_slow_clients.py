@@ -155,24 +155,30 @@ async def _normal_chats(port: int, count: int, spacing_s: float) -> list[tuple[i
     return await asyncio.gather(*(one(i) for i in range(count)))
 
 
+ATTACKERS = 2000  # of each kind
+
+
 @pytest.mark.slow
 def test_stalled_bodies_and_slowloris_do_not_take_swapgate_off_the_air() -> None:
-    """300 stalled uploads and 300 slowloris heads, all reconnecting when dropped, against a
-    256-connection limit: the timeouts free the slots and 10 normal chats are each answered
-    within NORMAL_BOUND_S."""
-    config = _config(limit=256, headerTimeout=1, bodyIdleTimeout=1)
+    """2,000 stalled uploads and 2,000 slowloris heads, all reconnecting when dropped, against
+    a 2,048-connection limit (Granian's old cap): the timeouts free the slots and 10 normal
+    chats are each answered within NORMAL_BOUND_S."""
+    config = _config(limit=2048, headerTimeout=1, bodyIdleTimeout=1)
 
     async def scenario(gate: Swapgate) -> tuple[list[tuple[int, float]], Counter[str]]:
         assert (await exchange(gate.port, chat_request(gate.port))).status == 200  # model up
         stop, seen = asyncio.Event(), Counter[str]()
         attackers = [
-            asyncio.create_task(_stalled_uploads(gate.port, stop, seen)) for _ in range(300)
+            asyncio.create_task(_stalled_uploads(gate.port, stop, seen)) for _ in range(ATTACKERS)
         ]
-        attackers += [asyncio.create_task(_slowloris(gate.port, stop, seen)) for _ in range(300)]
+        attackers += [
+            asyncio.create_task(_slowloris(gate.port, stop, seen)) for _ in range(ATTACKERS)
+        ]
         try:
             await wait_until_async(
-                lambda: seen["stalled-open"] >= 300 and seen["slowloris-open"] >= 300,
-                message="600 attacking connections",
+                lambda: seen["stalled-open"] >= ATTACKERS and seen["slowloris-open"] >= ATTACKERS,
+                timeout=60,
+                message=f"{2 * ATTACKERS} attacking connections",
             )
             answers = await _normal_chats(gate.port, 10, 0.4)
         finally:
@@ -208,10 +214,10 @@ async def _idle_keep_alives(port: int, count: int) -> list[asyncio.StreamWriter]
 
 @pytest.mark.slow
 def test_idle_keep_alives_beyond_granians_default_do_not_starve_new_clients() -> None:
-    """2,100 idle keep-alive connections (Granian's default cap was 2,048): all were served,
+    """5,000 idle keep-alive connections (Granian's default cap was 2,048): all were served,
     and with all of them open normal chats are still answered at once."""
     default_cap, _ = connection_limit(None, OPEN_FILES)
-    count = min(2100, default_cap - 50)
+    count = min(5000, default_cap - 50)
 
     async def scenario(gate: Swapgate) -> list[tuple[int, float]]:
         idle = await _idle_keep_alives(gate.port, count)

@@ -22,6 +22,7 @@ from tests.support.procs import (
     children_of,
     fake_upstream_argv,
     free_port,
+    free_port_block,
     http_json,
     kill_group,
     pids_alive,
@@ -121,11 +122,13 @@ def _is_warden(pid: int) -> bool:
 
 
 def _with_start_port(config_yaml: str) -> str:
-    """The config with `startPort` set to a port that was just free, unless it sets one:
-    ${PORT} models of tests running side by side then do not all race for 5800, 5801, ..."""
+    """The config with `startPort` set to the first of a block of ports that were just free,
+    below the ephemeral range, unless it sets one: ${PORT} models of tests running side by
+    side then do not all race for 5800, 5801, ..., and never meet an outgoing connection's
+    port or swapgate's own listener."""
     if re.search(r"^startPort:", config_yaml, re.MULTILINE):
         return config_yaml
-    return f"startPort: {free_port()}\n" + config_yaml
+    return f"startPort: {free_port_block()}\n" + config_yaml
 
 
 def _healthy(gate: Swapgate) -> bool:

@@ -14,6 +14,7 @@ import http.client
 import inspect
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -45,6 +46,35 @@ def free_port() -> int:
         sock.bind((LOCALHOST, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+# Below Linux's ephemeral range (32768-60999 by default): no outgoing connection of this
+# machine is ever given one of these as its local port, so a port found free here stays free
+# for a server to listen on (an outgoing connection's port can be bound, but not listened on).
+_SERVER_PORTS = range(20000, 32000)
+
+
+def free_port_block(size: int = 16) -> int:
+    """The first of `size` consecutive ports below the ephemeral range, all free a moment ago:
+    a config's `startPort`, so its ${PORT} models never land on a port that some outgoing
+    connection (or swapgate's own listener, which free_port() picks) holds."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(_SERVER_PORTS.start, _SERVER_PORTS.stop - size)
+        if all(_bindable(port) for port in range(base, base + size)):
+            return base
+    msg = f"no {size} consecutive free ports in {_SERVER_PORTS}"
+    raise RuntimeError(msg)
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
 
 
 def wait_until(

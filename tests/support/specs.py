@@ -9,7 +9,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from swapgate.proxy.config.model import ModelSpec
-from tests.support.procs import REPO_ROOT, free_port
+from tests.support.procs import REPO_ROOT, free_port_block
 
 T = TypeVar("T")
 FAKE = f"{shlex.quote(sys.executable)} -m swapgate.bench.fake_upstream --port ${{PORT}}"
@@ -23,7 +23,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 def fake_spec(model_id: str = "a", flags: str = "", **kw: Any) -> ModelSpec:
     """A model served by bench.fake_upstream on a fresh preferred port."""
     kw.setdefault("unload_timeout_s", 5.0)
-    kw.setdefault("port", free_port())
+    kw.setdefault("port", free_port_block(1))
     return ModelSpec(
         id=model_id,
         cmd=f"{FAKE} --model {model_id} {flags}",
