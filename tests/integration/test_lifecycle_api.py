@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.support.gateway import Swapgate, fake_cmd, start_swapgate
-from tests.support.procs import iter_sse, wait_until
+from tests.support.procs import SseParser, iter_sse, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +41,7 @@ def read_events(
     response = conn.getresponse()
     assert response.status == 200
     assert response.getheader("content-type", "").startswith("text/event-stream")
-    name, buffer = "", b""
+    parser = SseParser()
     try:
         while not stop.is_set():
             try:
@@ -50,14 +50,10 @@ def read_events(
                 continue
             if not chunk:
                 return
-            buffer += chunk
-            while b"\n\n" in buffer:
-                block, buffer = buffer.split(b"\n\n", 1)
-                for line in block.decode().splitlines():
-                    if line.startswith("event: "):
-                        name = line[7:]
-                    elif line.startswith("data: "):
-                        out.append((name, json.loads(line[6:])))
+            out.extend(
+                (event.event or "", json.loads(event.data))
+                for event in parser.feed(chunk, time.monotonic())
+            )
     finally:
         conn.close()
 

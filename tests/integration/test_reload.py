@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.support.gateway import Swapgate, fake_cmd, start_swapgate
-from tests.support.procs import iter_sse, pids_alive, wait_until
+from tests.support.procs import SseParser, iter_sse, pids_alive, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -96,17 +96,13 @@ def events_until(
     assert response.status == 200
 
     def read() -> Events:
-        name, buffer = "", b""
+        parser = SseParser()
         try:
             while not (out and done(out)) and (chunk := response.read1(65536)):
-                buffer += chunk
-                while b"\n\n" in buffer:
-                    block, buffer = buffer.split(b"\n\n", 1)
-                    for line in block.decode().splitlines():
-                        if line.startswith("event: "):
-                            name = line[7:]
-                        elif line.startswith("data: "):
-                            out.append((name, json.loads(line[6:])))
+                out.extend(
+                    (event.event or "", json.loads(event.data))
+                    for event in parser.feed(chunk, time.monotonic())
+                )
         finally:
             conn.close()
         return out

@@ -254,7 +254,7 @@ def iter_sse(
         all_headers = {"Content-Type": "application/json", **(headers or {})}
         conn.request("POST", path, body=json.dumps(body).encode(), headers=all_headers)
         resp = conn.getresponse()
-        parser = _SseParser()
+        parser = SseParser()
         # read1() raises IncompleteRead on a cut chunked body, where readline() returns b"".
         while chunk := resp.read1(65536):
             yield from parser.feed(chunk, time.monotonic())
@@ -265,8 +265,9 @@ def iter_sse(
         conn.close()
 
 
-class _SseParser:
-    """Splits a byte stream into SSE events (``event:`` and ``data:`` fields only)."""
+class SseParser:
+    """Splits a byte stream into SSE events (``event:`` and ``data:`` fields only); feed it
+    chunks as they arrive."""
 
     def __init__(self) -> None:
         self._buffer = b""
