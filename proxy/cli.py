@@ -308,6 +308,7 @@ async def serve(
     from swapgate.proxy.web.app import build_app
     from swapgate.proxy.web.bodybudget import BodyBudget
     from swapgate.proxy.web.bodyscope import BodyScope
+    from swapgate.proxy.web.pressure import ConnectionPressure, ConnectionRelief
 
     hub = LogHub()
     setup_logging(hub, level)
@@ -316,7 +317,10 @@ async def serve(
     if sources is not None:
         gateway.enable_reload(sources)
     limits = client_limits(config, tls)
-    budgeted = BodyScope(app, BodyBudget(config.max_buffered_request_bytes))
+    pressure = ConnectionPressure(listener.getsockname()[1], limits.max_connections)
+    budgeted = BodyScope(
+        ConnectionRelief(app, pressure), BodyBudget(config.max_buffered_request_bytes)
+    )
     server = _embedded_server(budgeted, listener, level, limits)
     # The request path allocates little that forms cycles: collect the young generation less
     # often (it costs several percent of CPU under load), and keep startup objects out of it.
@@ -335,9 +339,11 @@ async def serve(
         shown,
         limits.max_connections,
     )
+    pressure.start()
     try:
         await server.serve()
     finally:
+        await pressure.stop()
         await gateway.stop()
         gateway.pool.kill_all_now()
     return 0

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from typing import TypeVar, cast
 
 from blacksheep import Request
 
@@ -19,6 +19,9 @@ Receive = Callable[[], Awaitable[MutableMapping[str, object]]]
 
 # Long enough that short requests never start a watcher; short next to a generation.
 WATCH_AFTER_S = 0.05
+# Where a request whose body is still being read leaves the receive() the watch should use
+# instead of the client's own (bodystream.py): the watch must never take a body chunk.
+WATCH_RECEIVE_KEY = "swapgate.watch_receive"
 
 
 class DisconnectWatch:
@@ -37,7 +40,10 @@ class DisconnectWatch:
 
     @classmethod
     def for_request(cls, request: Request) -> DisconnectWatch:
-        receive: Receive | None = getattr(request.content, "receive", None)
+        scope = cast("Mapping[str, Receive]", request.scope)
+        receive: Receive | None = scope.get(WATCH_RECEIVE_KEY)
+        if receive is None:
+            receive = getattr(request.content, "receive", None)
         return cls(receive)
 
     def _start(self) -> None:

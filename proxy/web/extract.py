@@ -67,58 +67,58 @@ async def read_body(request: Request, limit: int, timeouts: Connections) -> byte
     declared = request.get_first_header(b"content-length")
     size_hint = int(declared) if declared is not None and declared.isdigit() else 0
     if size_hint > limit:
-        raise _too_large(size_hint, limit)
+        raise too_large(size_hint, limit)
     receive: Receive | None = getattr(request.content, "receive", None)
     if receive is None:  # not an ASGI request (never the case under Granian)
         return await request.read() or b""
-    clock = _BodyClock(timeouts)
+    clock = BodyClock(timeouts)
     hold = hold_of(request.scope)
     try:
         if hold is not None and size_hint:
-            _reserve(hold, size_hint)
+            reserve(hold, size_hint)
         return await _collect(receive, clock, limit, hold)
     except BodyBudgetFull:
         # Read the rest and drop it, within the same deadlines: a client still sending then
         # gets the 503 and its Retry-After instead of a reset connection.
-        await _discard_rest(receive, clock)
+        await discard_rest(receive, clock)
         raise
 
 
-async def _collect(receive: Receive, clock: _BodyClock, limit: int, hold: BodyHold | None) -> bytes:
+async def _collect(receive: Receive, clock: BodyClock, limit: int, hold: BodyHold | None) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await clock.within(receive)
         if message.get("type") == "http.disconnect":
-            raise _gone()
+            raise client_gone()
         chunk = cast("bytes", message.get("body", b""))
         if chunk:
             size += len(chunk)
             if size > limit:
-                raise _too_large(size, limit)
+                raise too_large(size, limit)
             if hold is not None:
-                _reserve(hold, size)
+                reserve(hold, size)
             chunks.append(chunk)
         if not message.get("more_body"):
             break
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def _discard_rest(receive: Receive, clock: _BodyClock) -> None:
+async def discard_rest(receive: Receive, clock: BodyClock) -> None:
     while True:
         message = await clock.within(receive)
         if message.get("type") == "http.disconnect":
-            raise _gone()
+            raise client_gone()
         if not message.get("more_body"):
             return
 
 
-def _gone() -> BadRequest:
+def client_gone() -> BadRequest:
     msg = "client disconnected while sending the request body"
     return BadRequest(msg, code="client_disconnected")
 
 
-class _BodyClock:
+class BodyClock:
     """The deadlines of one body: `body_idle_timeout_s` per chunk, `body_timeout_s` in all."""
 
     __slots__ = ("_end", "_idle_s", "_total_s")
@@ -155,7 +155,7 @@ class _BodyClock:
         )
 
 
-def _reserve(hold: BodyHold, total: int) -> None:
+def reserve(hold: BodyHold, total: int) -> None:
     if hold.reserve_up_to(total):
         return
     budget = hold.budget
@@ -167,7 +167,7 @@ def _reserve(hold: BodyHold, total: int) -> None:
     raise BodyBudgetFull(msg)
 
 
-def _too_large(size: int, limit: int) -> BodyTooLarge:
+def too_large(size: int, limit: int) -> BodyTooLarge:
     return BodyTooLarge(
         f"request body is {size} bytes, over the limit of {limit} bytes — "
         "raise maxRequestBytes in the config if this is expected"

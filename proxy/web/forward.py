@@ -22,7 +22,13 @@ from swapgate.proxy.web.access import KEY_NAME_KEY
 from swapgate.proxy.web.disconnect import DisconnectWatch
 from swapgate.proxy.web.envelope import error_event, is_anthropic_path
 from swapgate.proxy.web.tap import RouteTap
-from swapgate.proxy.web.upstream import UpstreamClients, UpstreamResponse, iter_body, read_body
+from swapgate.proxy.web.upstream import (
+    Body,
+    UpstreamClients,
+    UpstreamResponse,
+    iter_body,
+    read_body,
+)
 
 log = logging.getLogger("swapgate.forward")
 
@@ -94,7 +100,7 @@ async def forward(
     spec: ModelSpec,
     request: Request,
     path_qs: str,
-    body: bytes | None,
+    body: Body,
     *,
     extra_headers: Sequence[tuple[bytes, bytes]] = (),
     tap: RouteTap | None = None,
@@ -109,6 +115,9 @@ async def forward(
     # A key name on the request means keys are configured (auth.py notes it).
     keep_key = spec.forward_api_key or KEY_NAME_KEY not in request.scope
     sent = upstream_request_headers(request, keep_key=keep_key)
+    size = getattr(body, "size", None)
+    if size is not None:  # a streamed body the client sized: so is the upstream request
+        sent.append(("Content-Length", str(size)))
     try:
         upstream = await watch.unless_gone(clients.send(lease, spec, method, path_qs, sent, body))
     except SwapgateError as exc:

@@ -20,7 +20,9 @@ from swapgate.proxy.lifecycle.lease import Lease
 from swapgate.proxy.lifecycle.ticket import Ticket
 from swapgate.proxy.rewrite import ModelNameRewriter
 from swapgate.proxy.web.access import note_model
+from swapgate.proxy.web.bodystream import BodyStream, passthrough_body
 from swapgate.proxy.web.disconnect import DisconnectWatch
+from swapgate.proxy.web.envelope import error_response
 from swapgate.proxy.web.extract import InferenceBody, parse_inference_body, read_body
 from swapgate.proxy.web.filters import upstream_body
 from swapgate.proxy.web.forward import CLIENT_CLOSED, forward
@@ -215,7 +217,7 @@ async def handle_upstream(gateway: Gateway, request: Request) -> Response:
     spec, rest = _split_model_path(gateway, config, tail)
     if rest == "/" and not tail.endswith("/"):
         return _redirect_to_slash(request, tail)
-    raw = await read_body(request, config.max_request_bytes, config.connections)
+    body = await passthrough_body(request, config.max_request_bytes, config.connections)
     arrived: float | None = None
     for _ in range(DECISIONS):
         try:
@@ -233,7 +235,16 @@ async def handle_upstream(gateway: Gateway, request: Request) -> Response:
         return Response(CLIENT_CLOSED, None, None)
     query: bytes = request.scope.get("query_string", b"")
     path_qs = _raw_rest(request, tail, rest) + ("?" + query.decode("latin-1") if query else "")
-    return await forward(gateway.clients, lease, spec, request, path_qs, raw or None)
+    try:
+        return await forward(gateway.clients, lease, spec, request, path_qs, body)
+    except SwapgateError as exc:
+        if not isinstance(body, BodyStream) or body.complete:
+            raise
+        # The rest of the body will never be read: say the connection ends with this answer
+        # (without it Granian may keep the connection open, waiting for those bytes).
+        response = error_response(exc)
+        response.add_header(b"connection", b"close")
+        return response
 
 
 def _raw_rest(request: Request, tail: str, rest: str) -> str:

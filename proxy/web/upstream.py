@@ -10,6 +10,7 @@ import logging
 import socket
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import aiohttp
 
@@ -31,6 +32,25 @@ Headers = Sequence[tuple[str, str]]
 _NOT_WRITTEN = "Cannot write to closing transport"
 
 
+class StreamedBody(Protocol):
+    """A request body read from the client while it is sent (proxy/web/bodystream.py)."""
+
+    @property
+    def failure(self) -> BaseException | None:
+        """What ended the body early, if anything did (raised instead of aiohttp's error)."""
+        ...
+
+    @property
+    def replayable(self) -> bool:
+        """Whether it can still be sent again from its start."""
+        ...
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+
+Body = bytes | StreamedBody | None
+
+
 @dataclass(frozen=True, slots=True)
 class UpstreamSettings:
     """How swapgate talks to one backend; times in seconds, None = no limit.
@@ -40,7 +60,7 @@ class UpstreamSettings:
     headers, request included; `idleConn` how long a pooled connection may sit idle;
     `keepalive` the TCP keep-alive probe idle time and interval (0 = no probes). There is
     no `tlsHandshake` of its own: aiohttp times TCP and TLS together, under `connect`; and
-    `expectContinue` never applies: swapgate reads the whole body first and drops `Expect`.
+    `expectContinue` never applies: swapgate drops `Expect` and sends the body at once.
     `read_idle_s` is the longest silence allowed between two reads of a response; it is off
     (None) by default, because a server may think for minutes before its first byte (a long
     prompt on a slow machine), and a stream that still produces is never silent that long.
@@ -220,7 +240,7 @@ class UpstreamClients:
         method: str,
         path_qs: str,
         headers: Headers,
-        body: bytes | None,
+        body: Body,
     ) -> UpstreamResponse:
         """Send the request upstream and return the response once its headers arrived."""
         pool = self._pool(lease, spec)
@@ -252,13 +272,15 @@ async def _send(
     method: str,
     url: str,
     headers: Headers,
-    body: bytes | None,
+    body: Body,
 ) -> aiohttp.ClientResponse:
     """One request, retried once if it was never sent; aiohttp errors -> proxy.errors.
 
     aiohttp itself sends an idempotent request (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) once
     more when its connection breaks before the response (RFC 9112 §9.3.1); a POST that may
-    have reached the server is not sent again.
+    have reached the server is not sent again, nor is a streamed body once more than its
+    first chunk was taken. A streamed body that failed (413, 408, the client left) raises
+    its own error.
     """
     for attempt in (1, 2):
         try:
@@ -277,14 +299,24 @@ async def _send(
                     raise _header_timeout(lease, settings.response_header_s) from exc
                 raise
         except TimeoutError as exc:  # aiohttp's ConnectionTimeoutError, SocketTimeoutError
+            _raise_body_failure(body, exc)
             raise _timeout_error(lease, settings, exc) from exc
         except aiohttp.ClientConnectorError as exc:  # refused, unreachable: nothing was sent
             raise _upstream_error(lease, exc) from exc
         except aiohttp.ClientError as exc:
-            if attempt == 2 or not _never_sent(exc):  # the second and last try
+            _raise_body_failure(body, exc)
+            replayable = body is None or isinstance(body, bytes) or body.replayable
+            if attempt == 2 or not replayable or not _never_sent(exc):  # the last try
                 raise _upstream_error(lease, exc) from exc
             log.debug("sending to %s again on a fresh connection: %s", lease.model, exc)
     raise AssertionError  # pragma: no cover - the loop returns or raises
+
+
+def _raise_body_failure(body: Body, exc: BaseException) -> None:
+    """Raise what ended a streamed body early, in place of aiohttp's error about it."""
+    failure = None if body is None or isinstance(body, bytes) else body.failure
+    if failure is not None:
+        raise failure from exc
 
 
 def _never_sent(exc: BaseException) -> bool:
