@@ -1,8 +1,8 @@
 """Typed records of what the lifecycle did, and the bus that hands them to subscribers.
 
-Every state change, queue change, swap, memory figure and config reload is published here
-once; logging, `GET /api/events`, loading progress and (later) metrics and the dashboard
-subscribe instead of polling. Stdlib only (plus the state enum); publishing never awaits and never raises into the
+Every state change, queue change, swap, memory figure, config reload and finished request is
+published here once; logging, `GET /api/events`, loading progress, the activity log, the
+metrics and the dashboard subscribe instead of polling. Stdlib only (plus the state enum); publishing never awaits and never raises into the
 publisher.
 """
 
@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from swapgate.proxy.activity.record import RequestRecord
 from swapgate.proxy.lifecycle.state import BackendState
 
 log = logging.getLogger("swapgate.events")
@@ -108,7 +109,24 @@ class ConfigReloaded:
     kind: str = field(default="config_reloaded", init=False)
 
 
-Event = StateChanged | QueueChanged | SwapStarted | SwapFinished | MemoryFigure | ConfigReloaded
+@dataclass(frozen=True, slots=True)
+class RequestFinished:
+    """An inference request ended (the activity log, metrics and the dashboard record it)."""
+
+    record: RequestRecord
+    at: float
+    kind: str = field(default="request", init=False)
+
+
+Event = (
+    StateChanged
+    | QueueChanged
+    | SwapStarted
+    | SwapFinished
+    | MemoryFigure
+    | ConfigReloaded
+    | RequestFinished
+)
 _QUEUE_BOUND = 1024  # a subscriber that falls this far behind loses its oldest events
 
 

@@ -60,6 +60,8 @@ CONFINED = [
     ("granian", ("proxy/cli.py",)),
     ("blacksheep", ("proxy/web/",)),
     ("watchfiles", ("proxy/config/watch.py",)),
+    ("prometheus_client", ("proxy/metrics/", "proxy/web/metrics.py")),
+    ("sqlite3", ("proxy/activity/store.py",)),
 ]
 FORBIDDEN = [
     ("proxy", ("router/", "bench/")),

@@ -23,7 +23,13 @@ from swapgate.proxy.config.issues import Collector, Path, fmt_path, parse_path
 from swapgate.proxy.config.keys import client_names, read_keys
 from swapgate.proxy.config.load import go_str
 from swapgate.proxy.config.macros import expand, leftover_macros, parse_macros, resolve_chain
-from swapgate.proxy.config.model import DEFAULT_MAX_REQUEST_BYTES, Config, JSONValue, ModelSpec
+from swapgate.proxy.config.model import (
+    DEFAULT_MAX_REQUEST_BYTES,
+    ActivitySettings,
+    Config,
+    JSONValue,
+    ModelSpec,
+)
 from swapgate.proxy.config.models import KNOWN_KEYS as MODEL_KEYS
 from swapgate.proxy.config.models import ModelDefaults, build_models
 from swapgate.proxy.config.routes import parse_routes
@@ -52,12 +58,12 @@ CORE_KEYS = (
 )  # fmt: skip
 # llama-swap sections swapgate acts on (groups, matrix, routing: the scheduler and placement;
 # hooks: preload; apiKeys: auth).
-ACTED_ON_KEYS = ("groups", "hooks", "apiKeys", "matrix", "routing")
+ACTED_ON_KEYS = ("groups", "hooks", "apiKeys", "matrix", "routing", "store", "metricsMaxInMemory")
 # llama-swap sections swapgate reads and reports but does not act on yet (one warning each).
 LATER_KEYS = (
     "peers", "profiles", "selectors",
-    "logRequests", "logToStdout", "logTimeFormat", "metricsMaxInMemory", "captureBuffer",
-    "performance", "store", "ui", "upstream",
+    "logRequests", "logToStdout", "logTimeFormat", "captureBuffer",
+    "performance", "ui", "upstream",
 )  # fmt: skip
 NOT_EXPANDED = ("macros", "models", "routes")
 _KEPT = "kept and shown by --print-config"
@@ -161,6 +167,7 @@ def build_config(
         preload=_preload(raw.get("hooks")),
         scheduling=read_scheduling(top, set(models), out),
         browser=read_browser_access(top, out),
+        activity=_activity(raw),
         macros=tuple(
             (name, str(value) if isinstance(value, str) else to_str(value))
             for name, value in macros
@@ -168,6 +175,17 @@ def build_config(
         models=MappingProxyType(models),
         alias_index=MappingProxyType(alias_index),
         raw_sections=MappingProxyType(raw),
+    )
+
+
+def _activity(raw: Mapping[str, JSONValue]) -> ActivitySettings:
+    """`store.path` and `metricsMaxInMemory`, already validated in the raw sections."""
+    store = raw.get("store")
+    path = store.get("path") if isinstance(store, dict) else None
+    in_memory = raw.get("metricsMaxInMemory")
+    return ActivitySettings(
+        store_path=path if isinstance(path, str) and path.strip() else None,
+        in_memory=in_memory if isinstance(in_memory, int) and in_memory >= 0 else 1000,
     )
 
 

@@ -150,6 +150,15 @@ class BrowserAccess:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ActivitySettings:
+    """llama-swap's `store.path` (SQLite file for the activity log; None: memory only) and
+    `metricsMaxInMemory` (records kept in memory)."""
+
+    store_path: str | None = None
+    in_memory: int = 1000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     """The whole effective config. `raw_sections` keeps sections handled elsewhere (groups,
     hooks, routes, ...) as plain data so --print-config can show them."""
@@ -177,6 +186,7 @@ class Config:
     preload: tuple[str, ...] = ()  # model ids started in the background at startup
     scheduling: Scheduling = field(default_factory=Scheduling)
     browser: BrowserAccess = field(default_factory=BrowserAccess)
+    activity: ActivitySettings = field(default_factory=ActivitySettings)
 
     def queue_timeout_s(self, model: ModelSpec) -> float:
         value = model.queue_timeout_s

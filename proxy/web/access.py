@@ -18,7 +18,10 @@ bytes. A response that did not end normally (aborted mid-body) gets ` incomplete
 Values that could break the line (spaces, control characters) are written JSON-quoted.
 
 Off: disable() (what `--no-access-log` calls), or a swapgate log level above info.
-Imports only the standard library.
+
+The same middleware feeds the activity log: for the paths a `RequestSink` wants (inference
+and `/upstream`), each body chunk also goes through a UsageScanner (two substring searches),
+and the sink gets the finished exchange, whether or not the line is logged.
 """
 
 from __future__ import annotations
@@ -29,9 +32,12 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any, Protocol
 
+from swapgate.proxy.activity.usage import UsageScanner
+
 ACCESS_LOGGER = "swapgate.access"
 MODEL_KEY = "swapgate.model"  # where note_model leaves the asked model name in the scope
 KEY_NAME_KEY = "swapgate.key"  # where note_key leaves the API key's name
+ROUTE_KEY = "swapgate.route"  # where note_route leaves (rule, arm)
 log = logging.getLogger(ACCESS_LOGGER)
 
 Scope = MutableMapping[str, Any]
@@ -75,31 +81,69 @@ def note_key(request: HasScope, name: str) -> None:
     request.scope[KEY_NAME_KEY] = name
 
 
+def note_route(request: HasScope, rule: str, arm: str | None) -> None:
+    """Record the rule (and split variant) that routed the request, for its record."""
+    request.scope[ROUTE_KEY] = (rule, arm or "")
+
+
+class RequestSink(Protocol):
+    """Who is told of finished requests (the activity recorder)."""
+
+    def wants(self, path: str) -> bool:
+        """Whether requests to `path` are recorded."""
+        ...
+
+    def finish(self, scope: Scope, exchange: Exchange) -> None:
+        """One request ended; `exchange` says how (read it now, it is not kept)."""
+        ...
+
+
 class AccessLog:
-    """ASGI middleware that writes one access line per HTTP request; `app` is the wrapped app."""
+    """ASGI middleware that writes one access line per HTTP request and hands the requests
+    `sink` wants to it; `app` is the wrapped app."""
 
-    __slots__ = ("app",)
+    __slots__ = ("app", "sink")
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, sink: RequestSink | None = None) -> None:
         self.app = app
+        self.sink = sink
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _enabled or not log.isEnabledFor(logging.INFO):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        exchange = _Exchange(send)
+        sink = self.sink
+        if sink is not None and not sink.wants(scope["path"]):
+            sink = None
+        logged = _enabled and log.isEnabledFor(logging.INFO)
+        if sink is None and not logged:
+            await self.app(scope, receive, send)
+            return
+        exchange = Exchange(send, UsageScanner() if sink is not None else None)
         try:
             await self.app(scope, receive, exchange.send)
         finally:  # also when the app raised or was cancelled: the request still gets its line
-            exchange.write(scope)
+            if logged:
+                exchange.write(scope)
+            if sink is not None:
+                sink.finish(scope, exchange)
 
 
-class _Exchange:
+class Exchange:
     """What one request's response has sent so far."""
 
-    __slots__ = ("_send", "bytes_sent", "ended", "first_at", "headers", "started", "status")
+    __slots__ = (
+        "_send",
+        "bytes_sent",
+        "ended",
+        "first_at",
+        "headers",
+        "scanner",
+        "started",
+        "status",
+    )
 
-    def __init__(self, send: Send) -> None:
+    def __init__(self, send: Send, scanner: UsageScanner | None = None) -> None:
         self._send = send
         self.started = time.perf_counter()
         self.first_at: float | None = None
@@ -107,12 +151,16 @@ class _Exchange:
         self.status: int | None = None
         self.headers: Iterable[tuple[bytes, bytes]] = ()
         self.bytes_sent = 0
+        self.scanner = scanner
 
     def send(self, message: Message) -> Awaitable[None]:
         """Note what `message` says and pass it on. Returns the server's awaitable itself:
         no coroutine of its own, so no extra frame per chunk."""
         if message["type"] == _BODY:
-            self.bytes_sent += len(message.get("body", b""))
+            body = message.get("body", b"")
+            self.bytes_sent += len(body)
+            if self.scanner is not None and body:
+                self.scanner.feed(body)
             if not message.get("more_body", False):
                 self.ended = time.perf_counter()
                 if self.first_at is None:

@@ -8,10 +8,11 @@ from functools import partial
 
 from blacksheep import Application, Request, Response
 
+from swapgate.proxy.activity.recorder import Recorder
 from swapgate.proxy.config.model import Config
 from swapgate.proxy.errors import EndpointNotFound
 from swapgate.proxy.loghub import LogHub
-from swapgate.proxy.web import admin, control, reload
+from swapgate.proxy.web import activity, admin, control, dashboard, metrics, reload
 from swapgate.proxy.web.access import AccessLog
 from swapgate.proxy.web.cors import CorsPolicy
 from swapgate.proxy.web.envelope import error_response, is_anthropic_path
@@ -71,7 +72,8 @@ def build_app(
     listen_hosts = (listen,) if bound is None else (listen, bound)
     hosts = HostPolicy(listen_hosts, config.browser.allowed_hosts, _port(listen))
     guarded = BrowserGuard(FlushHeaders(app, STREAM_PREFIXES), hosts, cors)
-    return AccessLog(guarded), gateway
+    recorder = Recorder(INFERENCE_PATHS, gateway.pool.events.publish, gateway.activity.next_id())
+    return AccessLog(guarded, recorder), gateway
 
 
 def _port(listen: str) -> int | None:
@@ -118,12 +120,18 @@ def _add_routes(app: Application, gateway: Gateway, cors: CorsPolicy) -> MethodT
     add(("GET",), "/api/events", control.events)
     add(("GET",), "/unload", admin.unload_all_legacy)
     add(("GET",), "/api/gpu", admin.gpu)
+    add(("GET",), "/metrics", metrics.metrics)
     add(("GET",), "/api/config", reload.show_config)
     add(("POST",), "/api/config/reload", reload.reload_config, body=BodyKind.NONE)
+    add(("GET",), "/api/activity", activity.activity)
+    add(("GET",), "/api/activity.csv", activity.activity_csv)
     add(("GET",), "/api/routes", admin.route_stats)
     add(("POST",), "/api/routes/reset", admin.reset_route_stats, body=BodyKind.NONE)
     add(("GET",), "/health", admin.health, public=True)
     add(("GET",), "/openapi.json", serve_openapi, public=True)
+    add(("GET",), "/ui", dashboard.page, public=True)
+    add(("GET",), "/ui/*", dashboard.asset, public=True)
+    add(("GET",), "/", dashboard.root, public=True)
     add(("GET",), "/logs", admin.logs)
     add(("GET",), "/logs/stream", admin.logs_stream)
     add(("GET",), "/logs/stream/*", admin.logs_stream)

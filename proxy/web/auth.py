@@ -3,8 +3,8 @@ with scopes, allowed models and limits). A request carries its key as a bearer t
 `x-api-key` (Anthropic clients) or as the password of HTTP Basic auth (browsers).
 
 Which scope an endpoint needs is decided by its path (`required_scope`): logs under /logs,
-admin for /running, /unload and /api/*, inference for everything else that is guarded (the
-inference POST paths, /upstream/*, GET /v1/models*).
+admin for /running, /unload, /api/* and /metrics, inference for everything else that is
+guarded (the inference POST paths, /upstream/*, GET /v1/models*).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from swapgate.proxy.web.access import KEY_NAME_KEY, note_key
 from swapgate.proxy.web.limits import Clock, KeyLimits
 
 _LOGS = ("/logs",)
-_ADMIN = ("/running", "/unload", "/api/")
+_ADMIN = ("/running", "/unload", "/api/", "/metrics")
 
 
 @dataclass(frozen=True, slots=True)

@@ -108,7 +108,7 @@ def _record(
         "state": str(backend.state),
         "cmd": backend.cmd,
         "proxy": backend.url,
-        "ttl": spec.ttl_s,
+        "ttl": spec.ttl_s or gateway.config.global_ttl_s,  # the TTL in effect (pool.py)
         "name": spec.name,
         "description": spec.description,
         "pid": backend.pid,

@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 
 from blacksheep import Request, Response, StreamedContent
 
+from swapgate.proxy.activity.log import ActivityLog
+from swapgate.proxy.activity.store import ActivityStore
 from swapgate.proxy.config.diff import ConfigDelta
 from swapgate.proxy.config.keys import KeyScope
 from swapgate.proxy.config.model import Config
@@ -18,6 +20,7 @@ from swapgate.proxy.errors import ModelNotFound, ShuttingDown, SwapgateError
 from swapgate.proxy.gpu import GpuProbe
 from swapgate.proxy.lifecycle.pool import BackendPool
 from swapgate.proxy.loghub import LogHub
+from swapgate.proxy.metrics import GatewayMetrics
 from swapgate.proxy.routestats import RouteStats
 from swapgate.proxy.web.auth import Keyring, required_scope
 from swapgate.proxy.web.envelope import error_response, is_anthropic_path
@@ -41,8 +44,12 @@ class Gateway:
         self.hub = hub
         self.gpu = GpuProbe()
         self.pool = BackendPool(config, on_output=hub.write, gpu=self.gpu)
+        self.metrics = GatewayMetrics(self.pool)
+        self.pool.events.on(self.metrics.on_event)
         self.clients = UpstreamClients()
         self.route_stats = RouteStats()
+        self.activity = _activity_log(config)
+        self.pool.events.on(self.activity.on_event)
         self.reloader: Reloader | None = None  # set by enable_reload()
         self._preloading: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -112,6 +119,10 @@ class Gateway:
     def _install(self, snapshot: Snapshot, delta: ConfigDelta) -> None:
         # One synchronous stretch: the snapshot and the pool switch together.
         self.snapshot = snapshot
+        self.activity.resize(snapshot.config.activity.in_memory)
+        store = self.activity.store
+        if snapshot.config.activity.store_path != (store.path if store else None):
+            log.warning("store.path changed: the activity store changes when swapgate restarts")
         restart = self.pool.apply(snapshot.config, delta)
         if restart:  # changed, preloaded and running before: start them again now
             self.spawn(self._preload(restart))
@@ -156,6 +167,7 @@ class Gateway:
         await self.pool.shutdown(0.0)
         await self.clients.close()
         self.gpu.close()
+        self.activity.close()
 
     def guarded(self, handler: Handler, *, public: bool = False) -> Handler:
         """Wrap a handler: check the API key, its scope and its limits (unless `public` or no
@@ -209,6 +221,12 @@ class Gateway:
                     return
                 break
         raise self.model_not_found(parts[0], request)
+
+
+def _activity_log(config: Config) -> ActivityLog:
+    """The activity log, with its SQLite store when `store.path` is set."""
+    path = config.activity.store_path
+    return ActivityLog(config.activity.in_memory, ActivityStore(path) if path else None)
 
 
 async def _with_key(keyring: Keyring, handler: Handler, request: Request) -> Response:

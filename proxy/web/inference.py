@@ -19,7 +19,7 @@ from swapgate.proxy.errors import (
 from swapgate.proxy.lifecycle.lease import Lease
 from swapgate.proxy.lifecycle.ticket import Ticket
 from swapgate.proxy.rewrite import ModelNameRewriter
-from swapgate.proxy.web.access import note_model
+from swapgate.proxy.web.access import note_model, note_route
 from swapgate.proxy.web.bodystream import BodyStream, passthrough_body
 from swapgate.proxy.web.disconnect import DisconnectWatch
 from swapgate.proxy.web.envelope import error_response
@@ -117,6 +117,8 @@ async def _decide(
     upstream_name = spec.use_model_name or (spec.id if decision.rule else body.model)
     payload = upstream_body(spec, body, content_type, upstream_name)
     extra_headers, tap = _route_extras(gateway, snapshot, decision, upstream_name, body.model)
+    if decision.rule is not None:
+        note_route(request, decision.rule, decision.arm)
     if gateway.inject_delay_s:
         await asyncio.sleep(gateway.inject_delay_s)
 
@@ -215,6 +217,7 @@ async def handle_upstream(gateway: Gateway, request: Request) -> Response:
     gateway.require_upstream_model(request, tail)
     config = gateway.snapshot_of(request).config
     spec, rest = _split_model_path(gateway, config, tail)
+    note_model(request, spec.id)
     if rest == "/" and not tail.endswith("/"):
         return _redirect_to_slash(request, tail)
     body = await passthrough_body(request, config.max_request_bytes, config.connections)

@@ -70,6 +70,14 @@ _RELOAD = {
     "required": ["outcome"],
     "properties": {"outcome": {"type": "string", "enum": ["applied", "unchanged", "failed"]}},
 }
+# The dashboard's files, by kind (/ui/ itself is the page).
+_UI_FILE = {
+    "description": "the file",
+    "content": {
+        media: {"schema": {"type": "string"}}
+        for media in ("text/html", "text/css", "text/javascript", "image/svg+xml")
+    },
+}
 _MODEL = {
     "type": "object",
     "required": ["id", "object", "created", "owned_by"],
@@ -80,6 +88,30 @@ _MODEL = {
         "owned_by": {"type": "string"},
     },
 }
+
+
+def _activity_parameters() -> list[dict[str, Any]]:
+    """The filters and page of /api/activity (see proxy/activity/query.py)."""
+    text = {"type": "string"}
+    return [
+        {"name": "model", "in": "query", "schema": text},
+        {"name": "route", "in": "query", "schema": text},
+        {"name": "arm", "in": "query", "schema": text},
+        {
+            "name": "status",
+            "in": "query",
+            "schema": text,
+            "description": "200, 2xx, 4xx, 5xx or error",
+        },
+        {"name": "since", "in": "query", "schema": {"type": "number"}},
+        {"name": "until", "in": "query", "schema": {"type": "number"}},
+        {"name": "before", "in": "query", "schema": {"type": "integer"}},
+        {
+            "name": "limit",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+        },
+    ]
 
 
 def _admin_paths() -> dict[str, Any]:
@@ -169,6 +201,17 @@ def _admin_paths() -> dict[str, Any]:
                 "responses": {"200": _text("OK"), "401": _ERROR, "404": _ERROR},
             }
         },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics: requests, latencies, tokens, queue, swaps, GPU; "
+                "with keys configured it needs an admin-scoped key",
+                "responses": {
+                    "200": _text("the text exposition format", "text/plain"),
+                    "401": _ERROR,
+                    "403": _ERROR,
+                },
+            }
+        },
         "/api/gpu": {
             "get": {
                 "summary": "GPUs seen through NVML, or why none are",
@@ -207,6 +250,31 @@ def _admin_paths() -> dict[str, Any]:
                     "200": _json(_RELOAD, "applied, or the files were unchanged"),
                     "401": _ERROR,
                     "422": _json(_RELOAD, "the new config is wrong; the old one keeps serving"),
+                },
+            }
+        },
+        "/api/activity": {
+            "get": {
+                "summary": "Request records, newest first, with a summary of the matches",
+                "parameters": _activity_parameters(),
+                "responses": {
+                    "200": _json(
+                        {"type": "object", "required": ["records", "next", "summary"]},
+                        "a page of records",
+                    ),
+                    "400": _ERROR,
+                    "401": _ERROR,
+                },
+            }
+        },
+        "/api/activity.csv": {
+            "get": {
+                "summary": "Every matching request record as CSV",
+                "parameters": _activity_parameters(),
+                "responses": {
+                    "200": _text("records, one row each", "text/csv"),
+                    "400": _ERROR,
+                    "401": _ERROR,
                 },
             }
         },
@@ -254,6 +322,30 @@ def _admin_paths() -> dict[str, Any]:
             "get": {
                 "summary": "llama-swap's unload-everything; needs an API key (a bare GET is 405)",
                 "responses": {"200": _text("OK"), "401": _ERROR, "405": _ERROR},
+            }
+        },
+        "/ui": {
+            "get": {
+                "summary": "The web dashboard; the page needs no API key, its calls do",
+                "security": [],
+                "responses": {"200": _text("the page", "text/html")},
+            }
+        },
+        "/ui/{file}": {
+            "get": {
+                "summary": "A script, style or icon of the dashboard",
+                "security": [],
+                "parameters": [
+                    {"name": "file", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {"200": _UI_FILE, "404": _ERROR},
+            }
+        },
+        "/": {
+            "get": {
+                "summary": "Redirects to the dashboard at /ui",
+                "security": [],
+                "responses": {"302": {"description": "to /ui"}},
             }
         },
         "/openapi.json": {
