@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from datetime import datetime
 
 import uvloop
 
+from swapgate.bench import htmlreport
 from swapgate.bench import stack as st
 from swapgate.bench.harness import (
     Plan,
@@ -20,7 +22,7 @@ from swapgate.bench.harness import (
     run_estimate_s,
     start_default_target,
 )
-from swapgate.bench.report import Progress, write_json
+from swapgate.bench.report import Progress, RunInfo, now, write_json
 
 SUBCOMMANDS = ("swap", "saturation", "compare", "gate", "memory")
 
@@ -54,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--stream", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--max-tokens", type=int, metavar="N")
     ap.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    ap.add_argument("--html", metavar="PATH.html", help="also write one self-contained HTML report")
     ap.add_argument(
         "--pin",
         action=argparse.BooleanOptionalAction,
@@ -117,7 +120,30 @@ def _estimate_line(plan: Plan) -> str:
     return f"{levels}; estimated run time about {estimate:.0f} s"
 
 
+def _run_info(
+    ns: argparse.Namespace, plan: Plan, direct: str, via: str, started: datetime
+) -> RunInfo:
+    """The run's parameters for the HTML report; the URLs are known once the stack runs."""
+    mode = f"{plan.requests} requests" if plan.requests else f"{plan.duration_s:g} s"
+    return RunInfo(
+        "swapgate bench",
+        [
+            ("direct", direct),
+            ("via swapgate", via),
+            ("model", ns.model),
+            ("concurrency", ", ".join(map(str, plan.concurrency))),
+            ("alternated rounds per level", str(plan.rounds)),
+            ("per round and target", mode),
+            ("streamed", "yes" if plan.stream else "no"),
+            ("max tokens", "server default" if plan.max_tokens is None else str(plan.max_tokens)),
+            ("pinned to cores", "yes" if ns.pin else "no"),
+        ],
+        started,
+    )
+
+
 async def _compare(ns: argparse.Namespace, plan: Plan) -> int:
+    started = now()
     per_round = len(plan.concurrency) * plan.rounds * 2
     units = per_round * plan.requests if plan.requests is not None else per_round
     progress = Progress(units, "starting")
@@ -141,6 +167,9 @@ async def _compare(ns: argparse.Namespace, plan: Plan) -> int:
     print(result.render())
     if ns.json:
         write_json(ns.json, result.to_json())
+    if ns.html:
+        info = _run_info(ns, plan, direct, via, started)
+        print(htmlreport.write(ns.html, info, [result.results_table()]))
     return 0
 
 

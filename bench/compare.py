@@ -3,25 +3,30 @@
 Models run one after another. For each: all models are unloaded (POST /api/models/unload),
 one request times the cold load (request to first token, start-up included), then the prompt
 set runs warm at the chosen concurrency. The table gives cold load, warm TTFT p50/p95,
-tokens/s, p99 latency and errors; ``--chart`` draws them with matplotlib when it is installed.
+tokens/s, p95/p99 latency and errors; ``--chart`` draws them with matplotlib when it is
+installed (the ``bench`` extra) and ``--html`` writes them, charts included, to one HTML file.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 import uvloop
 
+from swapgate.bench import charts, htmlreport
 from swapgate.bench import stack as st
 from swapgate.bench.loadgen import Message, Summary, Workload, new_session, one_request, run_load
-from swapgate.bench.report import Progress, fmt, table, write_json
+from swapgate.bench.report import Progress, RunInfo, Table, fmt, write_json
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 DEFAULT_PROMPTS = Path(__file__).parent / "prompts" / "default.jsonl"
 
@@ -73,8 +78,8 @@ async def measure_model(
     )
 
 
-def render(results: Sequence[ModelResult]) -> str:
-    """The comparison as a text table."""
+def results_table(results: Sequence[ModelResult]) -> Table:
+    """The comparison, one row per model."""
     rows = [
         [
             r.model,
@@ -82,8 +87,9 @@ def render(results: Sequence[ModelResult]) -> str:
             fmt(r.warm.ttft_p50_ms),
             fmt(r.warm.ttft_p95_ms),
             fmt(r.warm.tokens_per_s),
+            fmt(r.warm.latency_p95_ms),
             fmt(r.warm.latency_p99_ms),
-            str(r.warm.errors + bool(r.cold_error)),
+            str(_errors(r)),
         ]
         for r in results
     ]
@@ -93,42 +99,85 @@ def render(results: Sequence[ModelResult]) -> str:
         "TTFT p50 ms",
         "TTFT p95 ms",
         "tokens/s",
+        "p95 ms",
         "p99 ms",
         "errors",
     ]
-    return table(headers, rows)
+    return Table(headers, rows, "per model (warm figures after one cold request)")
 
 
-def draw_chart(results: Sequence[ModelResult], path: str) -> str:
-    """Bar charts of the main figures; returns a message saying what happened."""
-    try:
-        # Optional (the `bench` extra), so imported by name: no stubs needed where it is absent.
-        mpl = importlib.import_module("matplotlib")
-        mpl.use("Agg")  # files only, never a window
-        plt = importlib.import_module("matplotlib.pyplot")
-    except ImportError:
-        return "chart skipped: matplotlib is not installed (pip install -e '.[bench]')"
-    names = [r.model for r in results]
-    panels = [
-        ("cold load (ms)", [r.cold_load_ms for r in results]),
-        ("warm TTFT p50 (ms)", [r.warm.ttft_p50_ms for r in results]),
-        ("tokens/s", [r.warm.tokens_per_s for r in results]),
-        ("p99 latency (ms)", [r.warm.latency_p99_ms for r in results]),
+def render(results: Sequence[ModelResult]) -> str:
+    """The comparison as a text table."""
+    return results_table(results).text()
+
+
+def _errors(result: ModelResult) -> int:
+    return result.warm.errors + bool(result.cold_error)
+
+
+def chart_panels(results: Sequence[ModelResult]) -> list[charts.Panel]:
+    """The charted figures: throughput, tail latency and errors first, then the load times."""
+    return [
+        charts.Panel("tokens/s", [r.warm.tokens_per_s for r in results]),
+        charts.Panel("p95 latency (ms)", [r.warm.latency_p95_ms for r in results]),
+        charts.Panel("p99 latency (ms)", [r.warm.latency_p99_ms for r in results]),
+        charts.Panel("errors", [float(_errors(r)) for r in results], digits=0),
+        charts.Panel("cold load (ms)", [r.cold_load_ms for r in results]),
+        charts.Panel("warm TTFT p50 (ms)", [r.warm.ttft_p50_ms for r in results]),
     ]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.5))
-    for ax, (title, values) in zip(axes, panels, strict=True):
-        ax.bar(names, values)
-        ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+
+
+def build_chart(results: Sequence[ModelResult], info: RunInfo) -> Figure:
+    """The chart as a matplotlib figure; needs matplotlib (see :func:`charts.available`)."""
+    return charts.bar_figure([r.model for r in results], chart_panels(results), info.title())
+
+
+def draw_chart(results: Sequence[ModelResult], path: str, info: RunInfo) -> str:
+    """Bar charts of the main figures; returns a message saying what happened."""
+    if not charts.available():
+        return f"chart skipped: {charts.MISSING}"
+    charts.save(build_chart(results, info), path)
     return f"chart written to {path}"
 
 
-async def run(ns: argparse.Namespace) -> list[ModelResult]:
+def write_html(results: Sequence[ModelResult], path: str, info: RunInfo) -> str:
+    """The HTML report of the run (table and chart); returns a message saying where."""
+    chart = None
+    if charts.available():
+        chart = [
+            htmlreport.Chart(
+                "throughput, latency, errors and load times per model",
+                charts.to_svg(build_chart(results, info)),
+            )
+        ]
+    return htmlreport.write(path, info, [results_table(results)], chart)
+
+
+def run_info(ns: argparse.Namespace, prompts: Sequence[list[Message]], requests: int) -> RunInfo:
+    """The parameters of a run, for the chart title and the HTML report."""
+    max_tokens = "server default" if ns.max_tokens is None else str(ns.max_tokens)
+    return RunInfo(
+        "swapgate bench compare",
+        [
+            ("via", ns.via),
+            ("models", ", ".join(ns.models.split(","))),
+            ("concurrency", str(ns.concurrency)),
+            ("warm requests per model", str(requests)),
+            ("prompts", f"{Path(ns.prompts).name} ({len(prompts)})"),
+            ("max tokens", max_tokens),
+        ],
+    )
+
+
+def warm_requests(ns: argparse.Namespace, prompts: Sequence[list[Message]]) -> int:
+    """``--requests``, or by default every prompt twice and at least two per client."""
+    return int(ns.requests or max(2 * len(prompts), 2 * ns.concurrency))
+
+
+async def run(
+    ns: argparse.Namespace, prompts: list[list[Message]], requests: int
+) -> list[ModelResult]:
     """Every model in turn, with a progress line per step (see :class:`Progress`)."""
-    prompts = load_prompts(Path(ns.prompts))
-    requests = ns.requests or max(2 * len(prompts), 2 * ns.concurrency)
     via = ns.via.rstrip("/")
     models = ns.models.split(",")
     progress = Progress(len(models), "starting")
@@ -174,12 +223,18 @@ def main(argv: Sequence[str]) -> int:
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--requests", type=int, metavar="N", help="warm requests per model")
     ap.add_argument("--json", metavar="PATH")
-    ap.add_argument("--chart", metavar="PATH.png")
+    ap.add_argument("--chart", metavar="PATH.png", help="bar charts (.png, .svg or .pdf)")
+    ap.add_argument("--html", metavar="PATH.html", help="one self-contained HTML report")
     ns = ap.parse_args(argv)
-    results = uvloop.run(run(ns))
+    prompts = load_prompts(Path(ns.prompts))
+    requests = warm_requests(ns, prompts)
+    info = run_info(ns, prompts, requests)
+    results = uvloop.run(run(ns, prompts, requests))
     print(render(results))
     if ns.chart:
-        print(draw_chart(results, ns.chart))
+        print(draw_chart(results, ns.chart, info))
+    if ns.html:
+        print(write_html(results, ns.html, info))
     if ns.json:
         write_json(ns.json, [asdict(r) for r in results])
     return 1 if any(r.cold_error or r.warm.errors for r in results) else 0

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 import uvloop
 
+from swapgate.bench import htmlreport
 from swapgate.bench import stack as st
 from swapgate.bench.harness import (
     BENCH_MODEL,
@@ -35,7 +36,7 @@ from swapgate.bench.harness import (
     start_default_target,
     workloads,
 )
-from swapgate.bench.report import Progress, fmt, pct, table, write_json
+from swapgate.bench.report import Progress, RunInfo, Table, fmt, pct, write_json
 from swapgate.bench.stats import Target, overhead_pct
 
 THRESHOLD_PCT = 4.0
@@ -80,7 +81,7 @@ def verdict(level: LevelResult, threshold: float) -> list[str]:
     return failed
 
 
-def render(level: LevelResult, threshold: float) -> str:
+def results_table(level: LevelResult) -> Table:
     """Per-round overheads and the medians the gate judges."""
     rows: list[list[str]] = []
     for index, rnd in enumerate(level.rounds):
@@ -95,7 +96,30 @@ def render(level: LevelResult, threshold: float) -> str:
     rows.append(["pooled direct", *(fmt(float(getattr(d, n))) for n, _l, _h in METRICS)])
     rows.append(["pooled via swapgate", *(fmt(float(getattr(v, n))) for n, _l, _h in METRICS)])
     headers = ["overhead per round", *(label for _n, label, _h in METRICS)]
-    return table(headers, rows) + f"\nlimit: +{threshold:g}% on each metric"
+    return Table(headers, rows, "overhead of swapgate, per round and overall")
+
+
+def render(level: LevelResult, threshold: float) -> str:
+    """The table and the limit it is judged against."""
+    return results_table(level).text() + f"\n{_limit(threshold)}"
+
+
+def _limit(threshold: float) -> str:
+    return f"limit: +{threshold:g}% on each metric"
+
+
+def run_info(ns: argparse.Namespace) -> RunInfo:
+    """The gate's parameters, for the HTML report."""
+    params = [
+        ("concurrency", str(ns.concurrency)),
+        ("alternated rounds", str(ns.rounds)),
+        ("seconds per round", f"{ns.duration:g}"),
+        ("threshold", f"+{ns.threshold:g}%"),
+        ("pinned to cores", "yes" if ns.pin else "no"),
+    ]
+    if ns.inject_delay_ms:
+        params.append(("injected delay", f"{ns.inject_delay_ms:g} ms"))
+    return RunInfo("swapgate bench gate", params)
 
 
 def main(argv: Sequence[str]) -> int:
@@ -107,9 +131,11 @@ def main(argv: Sequence[str]) -> int:
     ap.add_argument("--duration", type=float, default=ROUND_S, help="seconds per round")
     ap.add_argument("--inject-delay-ms", type=float, default=0.0)
     ap.add_argument("--json", metavar="PATH")
+    ap.add_argument("--html", metavar="PATH.html", help="one self-contained HTML report")
     ap.add_argument("--pin", action=argparse.BooleanOptionalAction, default=st.can_pin())
     ns = ap.parse_args(argv)
     plan = Plan(concurrency=[ns.concurrency], rounds=ns.rounds, duration_s=ns.duration)
+    info = run_info(ns)
     start = time.monotonic()
     level = uvloop.run(run_gate(plan, inject_delay_ms=ns.inject_delay_ms, pin_cores=ns.pin))
     print(render(level, ns.threshold))
@@ -118,10 +144,16 @@ def main(argv: Sequence[str]) -> int:
     if ns.json:
         write_json(ns.json, {**level.to_json(), "threshold_pct": ns.threshold, "failed": failed})
     if failed:
-        print(f"GATE FAILED after {elapsed:.0f} s (limit +{ns.threshold:g}%): {'; '.join(failed)}")
-        return 1
-    print(f"gate passed in {elapsed:.0f} s")
-    return 0
+        outcome = (
+            f"GATE FAILED after {elapsed:.0f} s (limit +{ns.threshold:g}%): {'; '.join(failed)}"
+        )
+    else:
+        outcome = f"gate passed in {elapsed:.0f} s"
+    if ns.html:
+        notes = [_limit(ns.threshold), outcome]
+        print(htmlreport.write(ns.html, info, [results_table(level)], notes=notes))
+    print(outcome)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

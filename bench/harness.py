@@ -16,7 +16,7 @@ import aiohttp
 
 from swapgate.bench import stack as st
 from swapgate.bench.loadgen import RequestResult, RunResult, Summary, Workload, run_load
-from swapgate.bench.report import Progress, fmt, pct, table
+from swapgate.bench.report import Progress, Table, fmt, pct
 from swapgate.bench.stats import Target, median, median_of_ratios, overhead_pct, round_order
 
 BENCH_MODEL = "bench"
@@ -243,6 +243,10 @@ class Comparison:
 
     def render(self) -> str:
         """The run as a text table."""
+        return self.results_table().text()
+
+    def results_table(self) -> Table:
+        """Every level's figures on both targets, with the overheads."""
         rows: list[list[str]] = []
         for level in self.levels:
             d, v = level.pooled[Target.DIRECT], level.pooled[Target.VIA]
@@ -261,7 +265,8 @@ class Comparison:
         cd, cv = self.connect_ms[Target.DIRECT], self.connect_ms[Target.VIA]
         label = "new connection + GET /v1/models (ms)"
         rows.append([label, fmt(cd, 2), fmt(cv, 2), pct(overhead_pct(cd, cv))])
-        return table(["metric", "direct", "via swapgate", "overhead"], rows)
+        headers = ["metric", "direct", "via swapgate", "overhead"]
+        return Table(headers, rows, "direct against through swapgate, per concurrency level")
 
 
 async def run_comparison(

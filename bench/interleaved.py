@@ -22,7 +22,7 @@ import aiohttp
 
 from swapgate.bench import stack as st
 from swapgate.bench.loadgen import Workload, new_session, one_request
-from swapgate.bench.report import Progress, fmt, table
+from swapgate.bench.report import Progress, Table, fmt
 from swapgate.bench.stats import median, percentile
 
 
@@ -336,7 +336,21 @@ async def measure_interleaved(plan: InterleavedPlan, *, pin_cores: bool) -> Inte
 
 
 def render_interleaved(result: InterleavedResult) -> str:
-    """Both workloads and their ratio as a text table."""
+    """Both workloads and their ratio as a text table, then the start order."""
+    return "\n".join([interleaved_table(result).text(), *interleaved_notes(result)])
+
+
+def interleaved_notes(result: InterleavedResult) -> list[str]:
+    """The lines under the table: the upstream start order and the swap count."""
+    order = " ".join(result.interleaved.start_sequence) or "-"
+    return [
+        f"upstream starts during the interleaved workload: {order}",
+        f"swaps = {result.swap_count}",
+    ]
+
+
+def interleaved_table(result: InterleavedResult) -> Table:
+    """Both workloads side by side, with the interleaved/baseline ratio."""
     b, i = result.baseline, result.interleaved
     rows = [
         ["requests answered", f"{b.completed}/{b.requests}", f"{i.completed}/{i.requests}", "-"],
@@ -359,11 +373,5 @@ def render_interleaved(result: InterleavedResult) -> str:
         f"{result.clients} clients x {result.requests_per_client} requests, "
         f"{result.in_flight_per_client} in flight"
     )
-    order = " ".join(i.start_sequence) or "-"
-    return "\n".join(
-        [
-            table([head, "baseline (a only)", "interleaved (a/b)", "ratio"], rows),
-            f"upstream starts during the interleaved workload: {order}",
-            f"swaps = {result.swap_count}",
-        ]
-    )
+    headers = [head, "baseline (a only)", "interleaved (a/b)", "ratio"]
+    return Table(headers, rows, "baseline against interleaved models")

@@ -86,6 +86,7 @@ class Summary:
     ttft_p50_ms: float
     ttft_p95_ms: float
     latency_p50_ms: float
+    latency_p95_ms: float
     latency_p99_ms: float
     tokens_per_s: float
     requests_per_s: float
@@ -103,6 +104,7 @@ class Summary:
             ttft_p50_ms=median(ttfts),
             ttft_p95_ms=percentile(ttfts, 95),
             latency_p50_ms=median(latencies),
+            latency_p95_ms=percentile(latencies, 95),
             latency_p99_ms=percentile(latencies, 99),
             tokens_per_s=sum(r.tokens for r in ok) / wall,
             requests_per_s=len(ok) / wall,

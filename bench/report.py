@@ -1,15 +1,19 @@
 """Output of the benchmark: aligned text tables, progress (a bar or CI lines) and JSON files.
 
-Only formatting lives here; the numbers come from the modules that measure them.
+Only formatting lives here; the numbers come from the modules that measure them. A
+:class:`Table` and a :class:`RunInfo` are what the text output, the charts (bench/charts.py)
+and the HTML report (bench/htmlreport.py) share.
 """
 
 from __future__ import annotations
 
 import math
 import sys
+import textwrap
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import orjson
@@ -48,6 +52,42 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([line(headers), rule, *(line(r) for r in rows)])
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A result table before it is printed: cells already formatted, ``title`` for the HTML."""
+
+    headers: Sequence[str]
+    rows: Sequence[Sequence[str]]
+    title: str = ""
+
+    def text(self) -> str:
+        """The table as aligned text (see :func:`table`)."""
+        return table(self.headers, self.rows)
+
+
+def now() -> datetime:
+    """The current local time with its time zone: when a run started."""
+    return datetime.now().astimezone()
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """What a run was asked to do and when it started: chart titles and the HTML report."""
+
+    command: str
+    params: Sequence[tuple[str, str]]
+    started: datetime = field(default_factory=now)
+
+    def date(self) -> str:
+        """The start time with its time zone, to the minute."""
+        return self.started.strftime("%Y-%m-%d %H:%M %Z").rstrip()
+
+    def title(self, width: int = 110) -> str:
+        """The command and date, then the parameters wrapped to ``width`` characters."""
+        params = "; ".join(f"{name}: {value}" for name, value in self.params)
+        return "\n".join([f"{self.command}, {self.date()}", *textwrap.wrap(params, width)])
 
 
 def write_json(path: str | Path, data: object) -> None:

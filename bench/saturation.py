@@ -22,9 +22,10 @@ from pathlib import Path
 
 import uvloop
 
+from swapgate.bench import htmlreport
 from swapgate.bench import stack as st
 from swapgate.bench.loadgen import Summary, Workload, run_load
-from swapgate.bench.report import fmt, table, write_json
+from swapgate.bench.report import RunInfo, Table, fmt, write_json
 
 MODEL = "sat"
 # --tokens is the stream length for the chunk test; wrk's requests cap it with max_tokens.
@@ -196,9 +197,9 @@ async def measure(
     return rows, relay, notes
 
 
-def render(rows: Sequence[WrkRow], relay: dict[str, Summary], notes: Sequence[str]) -> str:
-    """The saturation tables and notes."""
-    out: list[str] = []
+def results_tables(rows: Sequence[WrkRow], relay: dict[str, Summary]) -> list[Table]:
+    """The wrk table (when wrk ran) and the SSE relay table."""
+    out: list[Table] = []
     if rows:
         body = [
             [
@@ -211,23 +212,24 @@ def render(rows: Sequence[WrkRow], relay: dict[str, Summary], notes: Sequence[st
             ]
             for r in rows
         ]
-        out.append(
-            table(
-                [
-                    "small non-streaming requests (wrk)",
-                    "req/s",
-                    "p50 ms",
-                    "p99 ms",
-                    "proxy CPU µs/req",
-                    "errors",
-                ],
-                body,
-            )
-        )
+        headers = [
+            "small non-streaming requests (wrk)",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "proxy CPU µs/req",
+            "errors",
+        ]
+        out.append(Table(headers, body, "small non-streaming requests, per concurrency"))
     relay_rows = [[name, fmt(s.tokens_per_s, 0), str(s.errors)] for name, s in relay.items()]
-    out.append(table(["SSE relay, 4 streams of 5000 chunks", "chunks/s", "errors"], relay_rows))
-    out.extend(notes)
-    return "\n\n".join(out)
+    headers = ["SSE relay, 4 streams of 5000 chunks", "chunks/s", "errors"]
+    out.append(Table(headers, relay_rows, "SSE relay rate"))
+    return out
+
+
+def render(rows: Sequence[WrkRow], relay: dict[str, Summary], notes: Sequence[str]) -> str:
+    """The saturation tables and notes."""
+    return "\n\n".join([*(t.text() for t in results_tables(rows, relay)), *notes])
 
 
 def main(argv: Sequence[str]) -> int:
@@ -236,11 +238,22 @@ def main(argv: Sequence[str]) -> int:
     ap.add_argument("--concurrency", default="16,64", metavar="N,N")
     ap.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
     ap.add_argument("--json", metavar="PATH")
+    ap.add_argument("--html", metavar="PATH.html", help="one self-contained HTML report")
     ap.add_argument("--pin", action=argparse.BooleanOptionalAction, default=st.can_pin())
     ns = ap.parse_args(argv)
     levels = [int(c) for c in ns.concurrency.split(",")]
+    info = RunInfo(
+        "swapgate bench saturation",
+        [
+            ("concurrency", ", ".join(map(str, levels))),
+            ("seconds per wrk run", f"{ns.duration:g}"),
+            ("pinned to cores", "yes" if ns.pin else "no"),
+        ],
+    )
     rows, relay, notes = uvloop.run(measure(levels, ns.duration, pin_cores=ns.pin))
     print(render(rows, relay, notes))
+    if ns.html:
+        print(htmlreport.write(ns.html, info, results_tables(rows, relay), notes=notes))
     if ns.json:
         data = {
             "wrk": [asdict(r) for r in rows],

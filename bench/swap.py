@@ -29,16 +29,20 @@ from dataclasses import asdict, dataclass
 
 import uvloop
 
+from swapgate.bench import htmlreport
 from swapgate.bench import stack as st
 from swapgate.bench.interleaved import (
     DEFAULT_REQUESTS,
     DEFAULT_STARTUP_DELAY_S,
     InterleavedPlan,
+    fake_description,
     first_token_ms,
+    interleaved_notes,
+    interleaved_table,
     measure_interleaved,
     render_interleaved,
 )
-from swapgate.bench.report import fmt, table, write_json
+from swapgate.bench.report import RunInfo, Table, fmt, write_json
 from swapgate.bench.stats import median
 
 TARGET_MS = 30.0
@@ -110,6 +114,11 @@ async def measure(samples: int, *, pin_cores: bool) -> SwapResult:
 
 def render(result: SwapResult) -> str:
     """The swap measurement as a text table."""
+    return results_table(result).text()
+
+
+def results_table(result: SwapResult) -> Table:
+    """The medians of the direct starts and the switches, and what swapgate adds."""
     verdict = "within" if result.added_ms <= result.target_ms else "OVER"
     rows = [
         ["direct: spawn -> /health 200 (5 ms polls)", fmt(result.direct_spawn_to_healthy_ms)],
@@ -123,7 +132,17 @@ def render(result: SwapResult) -> str:
             fmt(result.added_ms),
         ],
     ]
-    return table([f"swap latency, median of {result.samples}", "ms"], rows)
+    headers = [f"swap latency, median of {result.samples}", "ms"]
+    return Table(headers, rows, "model switch through swapgate against a direct start")
+
+
+def interleaved_params(plan: InterleavedPlan) -> list[tuple[str, str]]:
+    """The interleaved run's parameters, for the HTML report."""
+    return [
+        ("requests per client", str(plan.requests)),
+        ("unanswered requests per client", str(plan.in_flight)),
+        ("fake start-up delay", f"{plan.startup_delay_s:g} s"),
+    ]
 
 
 def _positive_int(text: str) -> int:
@@ -173,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
         "for its answer, so any scheduler needs at least N-1 swaps)",
     )
     ap.add_argument("--json", metavar="PATH")
+    ap.add_argument("--html", metavar="PATH.html", help="one self-contained HTML report")
     ap.add_argument("--pin", action=argparse.BooleanOptionalAction, default=st.can_pin())
     return ap
 
@@ -182,23 +202,31 @@ def main(argv: Sequence[str]) -> int:
     [--in-flight K]] [--json PATH]``."""
     ap = build_parser()
     ns = ap.parse_args(argv)
+    pinned = ("pinned to cores", "yes" if ns.pin else "no")
     if not ns.interleaved:
         if (ns.requests, ns.startup_delay, ns.in_flight) != (None, None, None):
             ap.error("--requests, --startup-delay and --in-flight need --interleaved")
+        info = RunInfo("swapgate bench swap", [("samples", str(ns.samples)), pinned])
         result = uvloop.run(measure(ns.samples, pin_cores=ns.pin))
         print(render(result))
         if ns.json:
             write_json(ns.json, asdict(result))
+        if ns.html:
+            print(htmlreport.write(ns.html, info, [results_table(result)]))
         return 0
     plan = InterleavedPlan(
         requests=DEFAULT_REQUESTS if ns.requests is None else ns.requests,
         startup_delay_s=DEFAULT_STARTUP_DELAY_S if ns.startup_delay is None else ns.startup_delay,
         in_flight=1 if ns.in_flight is None else ns.in_flight,
     )
+    info = RunInfo("swapgate bench swap --interleaved", [*interleaved_params(plan), pinned])
     both = uvloop.run(measure_interleaved(plan, pin_cores=ns.pin))
     print(render_interleaved(both))
     if ns.json:
         write_json(ns.json, asdict(both))
+    if ns.html:
+        notes = [fake_description(plan.startup_delay_s), *interleaved_notes(both)]
+        print(htmlreport.write(ns.html, info, [interleaved_table(both)], notes=notes))
     failed = both.baseline.errors + both.interleaved.errors
     return 1 if failed else 0
 

@@ -48,7 +48,8 @@ def test_interleaved_run_answers_every_request(tmp_path: Path) -> None:
         "--requests",
         str(REQUESTS),
     ]
-    cmd += ["--startup-delay", "0.05", "--json", str(out)]
+    report = tmp_path / "swap.html"
+    cmd += ["--startup-delay", "0.05", "--json", str(out), "--html", str(report)]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     total = 2 * 2 * REQUESTS  # two workloads of two clients
@@ -71,5 +72,9 @@ def test_interleaved_run_answers_every_request(tmp_path: Path) -> None:
             mine = sorted((r for r in records if r["client"] == client), key=lambda r: r["index"])
             assert [r["model"] for r in mine] == client_models(client - 1, REQUESTS, models)
             assert all(not r["error"] and r["ttft_ms"] > 0 for r in mine)
+    html = report.read_text(encoding="utf-8")
+    assert "<h1>swapgate bench swap --interleaved</h1>" in html
+    assert "<tr><td>TTFT median (ms)</td>" in html
+    assert f'<th scope="row">requests per client</th><td>{REQUESTS}</td>' in html
     assert data["baseline"]["swaps"] == 0  # one model: nothing to swap to
     assert "b" in data["interleaved"]["start_sequence"]  # B's requests need B started

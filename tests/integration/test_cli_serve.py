@@ -213,13 +213,23 @@ def test_bench_gate_prints_its_rounds_and_an_estimate() -> None:
     assert [s for s in _steps(lines) if "round" in s[2]][-1] == (2, 2, "c=1 round 1 via")
 
 
-def test_bench_compare_prints_a_line_per_model_and_the_time_left() -> None:
-    """`swapgate bench compare` piped: a plan line, each model's outcome, the time left."""
+def test_bench_compare_prints_a_line_per_model_and_the_time_left(tmp_path: Path) -> None:
+    """`swapgate bench compare` piped: a plan line, each model's outcome, the time left; and
+    `--html` writes one self-contained report with the table and the chart."""
+    report = tmp_path / "compare.html"
     with start_swapgate(TWO_MODELS) as gate:
         args = ("--via", gate.url, "--models", "alpha,bravo", "--requests", "2")
-        lines, done = _bench("compare", *args, "--concurrency", "1")
+        lines, done = _bench("compare", *args, "--concurrency", "1", "--html", str(report))
     assert done.returncode in (0, 1), done.stderr[-2000:]
     assert lines[0].startswith("2 models, each: unload all, one cold request, 2 warm requests")
     assert "alpha: unloading everything, then timing a cold load" in lines
     assert any(re.fullmatch(r"about \d+ s more for the other 1", x) for x in lines)
     assert [(done_, total) for done_, total, _ in _steps(lines)] == [(1, 2), (2, 2)]
+    assert lines[-1] == f"HTML report written to {report}"
+    html = report.read_text(encoding="utf-8")
+    assert "<h1>swapgate bench compare</h1>" in html
+    assert "<tr><td>alpha</td>" in html
+    assert "<tr><td>bravo</td>" in html
+    assert html.count("<svg") == 1, "no chart: is matplotlib installed? pip install -e '.[test]'"
+    assert "<script" not in html
+    assert "<link" not in html
