@@ -28,21 +28,22 @@ FIRST_TOKEN = re.compile(rb'"(?:content|reasoning_content|text|thinking)"\s*:\s*
 LOADING_EVENT = b'"id":"swapgate-loading"'
 
 
-def _field(name: str) -> re.Pattern[bytes]:
-    return re.compile(_NUMBER % name.encode())
-
-
-_PROMPT = _field("prompt_tokens")
-_INPUT = _field("input_tokens")  # Anthropic: without the cached part
-_COMPLETION = _field("completion_tokens")
-_OUTPUT = _field("output_tokens")
-_CACHED = _field("cached_tokens")  # OpenAI and vLLM: usage.prompt_tokens_details
-_CACHE_READ = _field("cache_read_input_tokens")  # Anthropic
-_PROMPT_N = _field("prompt_n")  # llama-server timings: prompt tokens evaluated
-_CACHE_N = _field("cache_n")  # llama-server timings: prompt tokens reused from the cache
-_PREDICTED_N = _field("predicted_n")
-_PROMPT_SPEED = _field("prompt_per_second")
-_PREDICTED_SPEED = _field("predicted_per_second")
+# The JSON names read, and what each is called here. One alternation reads them all in a
+# single pass over a kept slice.
+_NAMES = {
+    b"prompt_tokens": "prompt",
+    b"input_tokens": "input",  # Anthropic: without the cached part
+    b"completion_tokens": "completion",
+    b"output_tokens": "output",
+    b"cached_tokens": "cached",  # OpenAI and vLLM: usage.prompt_tokens_details
+    b"cache_read_input_tokens": "cache_read",  # Anthropic
+    b"prompt_n": "prompt_n",  # llama-server timings: prompt tokens evaluated
+    b"cache_n": "cache_n",  # llama-server timings: prompt tokens reused from the cache
+    b"predicted_n": "predicted_n",
+    b"prompt_per_second": "prompt_speed",
+    b"predicted_per_second": "predicted_speed",
+}
+_FIGURE = re.compile(_NUMBER % (b"(" + b"|".join(_NAMES) + b")"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,26 +91,9 @@ class UsageScanner:
             return NO_USAGE
         found: dict[str, float] = {}
         for piece in self._slices:
-            for name, pattern in _PATTERNS:
-                match = pattern.findall(piece)
-                if match:
-                    found[name] = float(match[-1])
+            for name, value in _FIGURE.findall(piece):
+                found[_NAMES[name]] = float(value)
         return _usage_from(found)
-
-
-_PATTERNS = (
-    ("prompt", _PROMPT),
-    ("input", _INPUT),
-    ("completion", _COMPLETION),
-    ("output", _OUTPUT),
-    ("cached", _CACHED),
-    ("cache_read", _CACHE_READ),
-    ("prompt_n", _PROMPT_N),
-    ("cache_n", _CACHE_N),
-    ("predicted_n", _PREDICTED_N),
-    ("prompt_speed", _PROMPT_SPEED),
-    ("predicted_speed", _PREDICTED_SPEED),
-)
 
 
 def _usage_from(found: dict[str, float]) -> Usage:
