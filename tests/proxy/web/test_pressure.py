@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 from pathlib import Path
 
-from swapgate.proxy.web.idle import ActivityMap, Connection, connections
 from swapgate.proxy.web.pressure import (
     ConnectionPressure,
     ConnectionRelief,
@@ -16,6 +14,7 @@ from swapgate.proxy.web.pressure import (
     Receive,
     Scope,
     Send,
+    established,
 )
 from tests.support.procs import LOCALHOST
 
@@ -26,24 +25,20 @@ def table(tmp_path: Path, *rows: tuple[int, str]) -> str:
     lines = [HEADER]
     for i, (port, state) in enumerate(rows):
         lines.append(
-            f"   {i}: 0100007F:{port:04X} 0100007F:D431 {state} 00000000:00000000 "
-            f"00:00000000 00000000     0        0 {100 + i} 1 0000000000000000 20 4 30 10 -1"
+            f"   {i}: 0100007F:{port:04X} 0100007F:D431 {state} 00000000:00000000 00:00000000"
         )
     path = tmp_path / "tcp"
     path.write_text("\n".join(lines) + "\n")
     return str(path)
 
 
-def test_lists_established_connections_on_the_port(tmp_path: Path) -> None:
+def test_counts_established_connections_on_the_port(tmp_path: Path) -> None:
     path = table(tmp_path, (8080, "01"), (8080, "01"), (8080, "0A"), (18080, "01"), (8080, "06"))
-    assert connections(8080, (path,)) == [
-        Connection(("127.0.0.1", 0xD431), 100),
-        Connection(("127.0.0.1", 0xD431), 101),
-    ]
+    assert established(8080, (path,)) == 2
 
 
 def test_no_proc_tables_means_unknown(tmp_path: Path) -> None:
-    assert connections(8080, (str(tmp_path / "missing"),)) is None
+    assert established(8080, (str(tmp_path / "missing"),)) is None
 
 
 def test_counts_real_sockets() -> None:
@@ -53,9 +48,7 @@ def test_counts_real_sockets() -> None:
         port = server.getsockname()[1]
         clients = [socket.create_connection((LOCALHOST, port)) for _ in range(3)]
         try:
-            found = connections(port)
-            assert found is not None
-            assert sorted(c.remote for c in found) == sorted(c.getsockname() for c in clients)
+            assert established(port) == 3
         finally:
             for client in clients:
                 client.close()
@@ -87,20 +80,3 @@ def test_responses_close_their_connection_only_near_the_cap() -> None:
     assert asyncio.run(_answer(relief)) == [(b"connection", b"keep-alive"), (b"x", b"1")]
     pressure.near = True
     assert asyncio.run(_answer(relief)) == [(b"x", b"1"), (b"connection", b"close")]
-
-
-def test_activity_knows_idle_connections_and_forgets_closed_ones() -> None:
-    activity = ActivityMap()
-    a, b = ("127.0.0.1", 1), ("127.0.0.1", 2)
-    activity.begin(a)
-    activity.begin(a)
-    activity.begin(b)
-    activity.end(a)
-    assert a not in activity.idle_since  # one request still in flight
-    activity.end(a)
-    activity.end(b)
-    assert set(activity.idle_since) == {a, b}
-    activity.forget_except({b}, read_at=0.0)  # read before either went idle: keep both
-    assert set(activity.idle_since) == {a, b}
-    activity.forget_except({b}, read_at=time.monotonic() + 1)
-    assert set(activity.idle_since) == {b}
