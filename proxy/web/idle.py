@@ -33,13 +33,16 @@ _MAPPED = "::ffff:"
 
 
 def remote(address: object) -> Remote | None:
-    """A client address as (host, port), IPv4-mapped IPv6 written as IPv4; None if odd."""
+    """A client address as (host, port), IPv4-mapped IPv6 written as IPv4; None if odd.
+    Granian gives the port as a string, the socket module as an int."""
     if not isinstance(address, (tuple, list)) or len(address) < 2:
         return None
     host, port = address[0], address[1]
+    if isinstance(port, str) and port.isdigit():
+        port = int(port)
     if not isinstance(host, str) or not isinstance(port, int):
         return None
-    return (host.removeprefix(_MAPPED) if host.startswith(_MAPPED) else host), port
+    return host.removeprefix(_MAPPED), port
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
-from swapgate.proxy.web.idle import Remote, end_idle, remote
+from swapgate.proxy.web.idle import end_idle, remote
 
 log = logging.getLogger("swapgate.connections")
 
@@ -69,7 +69,7 @@ class ConnectionPressure:
         self.room = int(limit * ROOM_SHARE)
         self.near = False
         self.count: int | None = None
-        self.busy: dict[Remote, int] = {}
+        self.busy: dict[tuple[object, ...], int] = {}
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -102,7 +102,8 @@ class ConnectionPressure:
             await asyncio.sleep(SAMPLE_EVERY_S)
 
     async def _make_room(self, inodes: list[int]) -> None:
-        busy = set(self.busy)  # read here, on the loop, where the request path writes it
+        # Read here, on the loop, where the request path writes it.
+        busy = {r for r in map(remote, self.busy) if r is not None}
         wanted = len(inodes) - self.room
         ended = await asyncio.to_thread(end_idle, inodes, busy, wanted, MIN_IDLE_MS)
         if ended:
@@ -120,32 +121,33 @@ class ConnectionRelief:
         self.pressure = pressure
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        client = remote(scope.get("client"))
+        address = scope.get("client")
+        # Granian's address tuple as it is: normalising it is left to the sampler, off the
+        # request path.
+        client = address if isinstance(address, tuple) and scope["type"] == "http" else None
         busy = self.pressure.busy
         if client is not None:
             busy[client] = busy.get(client, 0) + 1
         try:
-            await self._serve(scope, receive, send)
+            if self.pressure.near and scope["type"] == "http":
+                send = _closing(send)
+            await self.app(scope, receive, send)
         finally:
             if client is not None:
-                left = busy.get(client, 1) - 1
-                if left > 0:
+                left = busy[client] - 1
+                if left:
                     busy[client] = left
                 else:
-                    busy.pop(client, None)
+                    del busy[client]
 
-    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not self.pressure.near:
-            await self.app(scope, receive, send)
-            return
 
-        def closing(message: Message) -> Awaitable[None]:
-            if message["type"] == "http.response.start":
-                headers = [h for h in message.get("headers", ()) if h[0].lower() != b"connection"]
-                message["headers"] = [*headers, _CLOSE]
-            return send(message)
+def _closing(send: Send) -> Send:
+    """`send`, with `Connection: close` put on the response head."""
 
-        await self.app(scope, receive, closing)
+    def closing(message: Message) -> Awaitable[None]:
+        if message["type"] == "http.response.start":
+            headers = [h for h in message.get("headers", ()) if h[0].lower() != b"connection"]
+            message["headers"] = [*headers, _CLOSE]
+        return send(message)
+
+    return closing

@@ -91,15 +91,16 @@ async def idle_scenario(port: int) -> tuple[float, int, bytes, list[bytes]]:
     """IDLE idle keep-alives, an event stream and HALF_SENT half-sent heads fill the cap; a
     new client then asks. Returns its wait, how many idle connections were ended, what the
     event stream read meanwhile, and the answers to the half-sent heads, finished last."""
+    # The stream opens first: by the kernel's view alone it is the longest idle of all.
+    stream_reader, stream_writer = await connect(port)
+    stream_writer.write(head(port, "GET", "/api/events"))
+    events = await asyncio.wait_for(stream_reader.readuntil(b"\n\n"), 10)  # the snapshot
     idle = []
     for _ in range(IDLE):
         reader, writer = await connect(port)
         writer.write(head(port, "GET", "/health"))
         await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
         idle.append((reader, writer))
-    stream_reader, stream_writer = await connect(port)
-    stream_writer.write(head(port, "GET", "/api/events"))
-    events = await asyncio.wait_for(stream_reader.readuntil(b"\n\n"), 10)  # the snapshot
     half_sent = []
     for _ in range(HALF_SENT):
         reader, writer = await connect(port)

@@ -23,7 +23,8 @@ def test_addresses_are_normalised() -> None:
     assert remote(("::1", 80, 0, 0)) == ("::1", 80)
     assert remote(None) is None
     assert remote(("127.0.0.1",)) is None
-    assert remote(("127.0.0.1", "80")) is None
+    assert remote(("127.0.0.1", "80")) == ("127.0.0.1", 80)  # as Granian gives it
+    assert remote(("127.0.0.1", "x")) is None
 
 
 def test_idle_means_answered_and_silent_since() -> None:

@@ -89,13 +89,13 @@ def test_responses_close_their_connection_only_near_the_cap() -> None:
 
 def test_requests_in_flight_are_counted_per_client_address() -> None:
     pressure = ConnectionPressure(port=1, limit=100)
-    seen: list[dict[tuple[str, int], int]] = []
+    seen: list[dict[tuple[object, ...], int]] = []
     release = asyncio.Event()
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         seen.append(dict(pressure.busy))
         await release.wait()
-        if scope["client"][1] == 6:
+        if scope["client"][1] == "6":
             failed = "the answer failed"
             raise RuntimeError(failed)
 
@@ -109,10 +109,10 @@ def test_requests_in_flight_are_counted_per_client_address() -> None:
         await ConnectionRelief(app, pressure)({"type": "http", "client": client}, receive, send)
 
     async def scenario() -> None:
-        clients = [("127.0.0.1", 5), ["::ffff:127.0.0.1", 5], ("127.0.0.1", 6), None]
+        clients = [("127.0.0.1", "5"), ("127.0.0.1", "5"), ("127.0.0.1", "6"), None]  # as Granian
         tasks = [asyncio.create_task(serve(client)) for client in clients]
         await asyncio.sleep(0.01)
-        assert pressure.busy == {("127.0.0.1", 5): 2, ("127.0.0.1", 6): 1}
+        assert pressure.busy == {("127.0.0.1", "5"): 2, ("127.0.0.1", "6"): 1}
         release.set()
         await asyncio.gather(*tasks, return_exceptions=True)
 
