@@ -55,19 +55,24 @@ async def keep_alive_client(port: int, stop: asyncio.Event, closes: list[int]) -
                 await writer.wait_closed()
 
 
+async def new_client_wait(port: int) -> float:
+    """How long a new client waits for its answer (30 s at most), which must be 200."""
+    started = time.monotonic()
+    reader, writer = await connect(port)
+    writer.write(head(port, "GET", "/health", "Connection: close"))
+    answer = await asyncio.wait_for(reader.read(), 30)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:100]
+    return time.monotonic() - started
+
+
 async def scenario(port: int) -> tuple[float, int]:
     stop = asyncio.Event()
     closes: list[int] = []
     pool = [asyncio.create_task(keep_alive_client(port, stop, closes)) for _ in range(LIMIT)]
     try:
         await asyncio.sleep(2.5)  # every place taken, each connection busy every 0.2 s
-        started = time.monotonic()
-        reader, writer = await connect(port)
-        writer.write(head(port, "GET", "/health", "Connection: close"))
-        answer = await asyncio.wait_for(reader.read(), 30)
-        writer.close()
-        assert answer.startswith(b"HTTP/1.1 200"), answer[:100]
-        return time.monotonic() - started, len(closes)
+        return await new_client_wait(port), len(closes)
     finally:
         stop.set()
         await asyncio.wait(pool, timeout=15)
@@ -108,13 +113,7 @@ async def idle_scenario(port: int) -> tuple[float, int, bytes, list[bytes]]:
         half_sent.append((reader, writer))
     try:
         await asyncio.sleep(2.5)  # two samples: idle for more than a second at the second
-        started = time.monotonic()
-        reader, writer = await connect(port)
-        writer.write(head(port, "GET", "/health", "Connection: close"))
-        answer = await asyncio.wait_for(reader.read(), 30)
-        writer.close()
-        assert answer.startswith(b"HTTP/1.1 200"), answer[:100]
-        waited = time.monotonic() - started
+        waited = await new_client_wait(port)
         ends = await asyncio.gather(*(_ended(idle_reader) for idle_reader, _ in idle))
         with contextlib.suppress(TimeoutError):
             events += await asyncio.wait_for(stream_reader.read(1), 0.5)
