@@ -24,7 +24,7 @@ from dataclasses import dataclass
 Remote = tuple[str, int]
 _SOCKET_LINK = "socket:["
 _TCP_INFO_SIZE = 136  # through tcpi_bytes_received (Linux 4.2 and later)
-_ESTABLISHED = 1  # tcpi_state, the first byte
+_TCP_STATE_ESTABLISHED = 1  # tcpi_state, the first byte
 _TIMES = struct.Struct("=I4xI")  # tcpi_last_data_sent, tcpi_last_data_recv (ms ago)
 _TIMES_AT = 44
 _BYTES = struct.Struct("=Q")  # tcpi_bytes_acked: answer bytes the client has received
@@ -35,7 +35,7 @@ _MAPPED = "::ffff:"
 def remote(address: object) -> Remote | None:
     """A client address as (host, port), IPv4-mapped IPv6 written as IPv4; None if odd.
     Granian gives the port as a string, the socket module as an int."""
-    if not isinstance(address, (tuple, list)) or len(address) < 2:
+    if not isinstance(address, tuple) or len(address) < 2:
         return None
     host, port = address[0], address[1]
     if isinstance(port, str) and port.isdigit():
@@ -76,7 +76,7 @@ def tcp_view(sock: socket.socket) -> TcpView | None:
         return None
     sent, received = _TIMES.unpack_from(raw, _TIMES_AT)
     (answered,) = _BYTES.unpack_from(raw, _BYTES_AT)
-    return TcpView(raw[0] == _ESTABLISHED, answered, sent, received)
+    return TcpView(raw[0] == _TCP_STATE_ESTABLISHED, answered, sent, received)
 
 
 def descriptors(inodes: set[int]) -> dict[int, int]:

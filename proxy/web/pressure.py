@@ -68,7 +68,6 @@ class ConnectionPressure:
         self.high = max(1, int(limit * NEAR_SHARE))
         self.room = int(limit * ROOM_SHARE)
         self.near = False
-        self.count: int | None = None
         self.busy: dict[tuple[object, ...], int] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -96,7 +95,7 @@ class ConnectionPressure:
                     self.limit,
                     "ending idle ones and closing after each answer" if near else "all kept",
                 )
-            self.count, self.near = count, near
+            self.near = near
             if near:
                 await self._make_room(inodes)
             await asyncio.sleep(SAMPLE_EVERY_S)
@@ -121,17 +120,18 @@ class ConnectionRelief:
         self.pressure = pressure
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         address = scope.get("client")
         # Granian's address tuple as it is: normalising it is left to the sampler, off the
         # request path.
-        client = address if isinstance(address, tuple) and scope["type"] == "http" else None
+        client = address if isinstance(address, tuple) else None
         busy = self.pressure.busy
         if client is not None:
             busy[client] = busy.get(client, 0) + 1
         try:
-            if self.pressure.near and scope["type"] == "http":
-                send = _closing(send)
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, _closing(send) if self.pressure.near else send)
         finally:
             if client is not None:
                 left = busy[client] - 1

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(not hasattr(socket, "TCP_INFO"), reason="Linux T
 
 def test_addresses_are_normalised() -> None:
     assert remote(("127.0.0.1", 80)) == ("127.0.0.1", 80)
-    assert remote(["::ffff:127.0.0.1", 80]) == ("127.0.0.1", 80)
+    assert remote(("::ffff:127.0.0.1", 80)) == ("127.0.0.1", 80)
     assert remote(("::1", 80, 0, 0)) == ("::1", 80)
     assert remote(None) is None
     assert remote(("127.0.0.1",)) is None
